@@ -1,0 +1,1 @@
+//! faas-provider: the OpenFaaS provider API of Locus.

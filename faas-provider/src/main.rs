@@ -1,0 +1,3 @@
+//! The `faas-provider` binary.
+
+fn main() {}

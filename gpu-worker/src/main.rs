@@ -1,0 +1,3 @@
+//! The `gpu-worker` binary.
+
+fn main() {}

@@ -1,0 +1,2 @@
+//! An of-watchdog-compatible function runtime that also honours the Knative runtime
+//! contract.

@@ -1,0 +1,3 @@
+//! The `watchdog` binary.
+
+fn main() {}
