@@ -1,0 +1,142 @@
+//! The provider API's one error type and its one HTTP mapping.
+//!
+//! Bodies are one line of plain text (Go `http.Error` style: message plus newline,
+//! `text/plain; charset=utf-8`), because OpenFaaS clients print the body as it is. Every
+//! error response also carries `X-Locus-Error: <error_type>` so a provider-made error is
+//! told apart from a function's own answer; proxy errors carry `X-OpenFaaS-Internal: proxy`
+//! as faas-provider's proxy does. Internal details are logged, never returned.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::models::ModelError;
+use crate::store::StoreError;
+
+/// Everything a provider route can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// Invalid input: a missing or malformed field, name, label or quantity.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A body that is not the JSON the route expects.
+    #[error("invalid request body: {0}")]
+    InvalidJson(String),
+    /// A model annotation that is missing or malformed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A body larger than `max_body_bytes`.
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit, in bytes.
+        limit: usize,
+    },
+    /// Query parameters that cannot be parsed (the logs route answers 422 for them).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Missing or wrong basic-auth credentials.
+    #[error("invalid credentials")]
+    Unauthorized,
+    /// A store outcome: not found, already exists, unknown namespace, or a backend failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `/function/` without a name.
+    #[error("Provide function name in the request path")]
+    NoFunctionName,
+    /// No ready replica of the function could be resolved.
+    #[error("No endpoints available for: {0}.")]
+    NoEndpoints(String),
+    /// A replica was resolved but could not be reached in time.
+    #[error("Can't reach service for: {0}.")]
+    Unreachable(String),
+    /// An unknown path.
+    #[error("404 page not found")]
+    RouteNotFound,
+}
+
+impl ProviderError {
+    /// A stable snake_case name for the error, used as a header and a metric label.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ProviderError::BadRequest(_) => "bad_request",
+            ProviderError::InvalidJson(_) => "invalid_json",
+            ProviderError::Model(_) => "invalid_model",
+            ProviderError::PayloadTooLarge { .. } => "payload_too_large",
+            ProviderError::Unprocessable(_) => "unprocessable",
+            ProviderError::Unauthorized => "unauthorized",
+            ProviderError::Store(e) => e.error_type(),
+            ProviderError::NoFunctionName => "no_function_name",
+            ProviderError::NoEndpoints(_) => "no_endpoints",
+            ProviderError::Unreachable(_) => "unreachable",
+            ProviderError::RouteNotFound => "route_not_found",
+        }
+    }
+
+    /// The HTTP status of this error (the contract's status table).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProviderError::BadRequest(_)
+            | ProviderError::InvalidJson(_)
+            | ProviderError::Model(_)
+            | ProviderError::NoFunctionName => StatusCode::BAD_REQUEST,
+            ProviderError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProviderError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ProviderError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProviderError::Store(e) => match e {
+                StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+                StoreError::AlreadyExists { .. } | StoreError::NamespaceNotEmpty { .. } => {
+                    StatusCode::CONFLICT
+                }
+                StoreError::UnknownNamespace(_)
+                | StoreError::UnknownSecret { .. }
+                | StoreError::DefaultNamespace(_) => StatusCode::BAD_REQUEST,
+                StoreError::Open { .. } | StoreError::Corrupt(_) | StoreError::Backend(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+            ProviderError::NoEndpoints(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProviderError::Unreachable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ProviderError::RouteNotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// The one-line message clients see; internal failures are not described.
+    fn public_message(&self) -> String {
+        match self {
+            ProviderError::Store(e) if e.is_internal() => {
+                tracing::error!(error = %e, "store failure");
+                "internal store error".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ProviderError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        // One line: a newline inside a message would split what clients print.
+        let body = format!("{}\n", self.public_message().replace(['\r', '\n'], " "));
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert("x-locus-error", HeaderValue::from_static(self.error_type()));
+        match self {
+            ProviderError::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"Restricted\""),
+                );
+            }
+            ProviderError::NoFunctionName
+            | ProviderError::NoEndpoints(_)
+            | ProviderError::Unreachable(_) => {
+                headers.insert("x-openfaas-internal", HeaderValue::from_static("proxy"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
