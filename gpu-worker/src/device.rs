@@ -1,0 +1,364 @@
+//! One device: an owner thread that does every load, forward and drop for it (Candle's
+//! CUDA streams and context binding make that the safe design, see
+//! `reference/candle.md` §5), the device's VRAM cache (`locus_vram::Cache`), and the
+//! async handle requests use.
+//!
+//! The cache is a plain struct behind a std mutex that is never held across an await.
+//! A request first asks the cache: a resident model is pinned at once (a hit); a model
+//! that is loading is waited for (single-flight: one load however many ask); an absent
+//! one is prepared (weights fetched), admitted (victims evicted from the accounting),
+//! and loaded by the owner thread, which drops the victims first. Pins are RAII
+//! [`PinGuard`]s, so a pinned model is never a victim and no one releases by hand. The
+//! load runs in its own task, so a client that disconnects mid-load never leaves a
+//! model stuck in "loading".
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use locus_vram::{AdmitError, Cache, CacheConfig, EvictError, Lookup};
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use crate::backend::{BackendError, LoadRequest, Loaded, ModelBackend};
+use crate::metrics::Metrics;
+use crate::tasks::{InferInput, InferOutput};
+use crate::wire::{CacheOutcome, CacheReport, DeviceStatus, ModelKey, ResidentModel};
+
+mod owner;
+
+/// Why a device could not serve a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// The model cannot be admitted.
+    #[error("{0}")]
+    Admit(#[from] AdmitError),
+    /// An explicit eviction was refused.
+    #[error("{0}")]
+    Evict(#[from] EvictError),
+    /// The backend failed.
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    /// The device's thread has stopped.
+    #[error("device {0} has stopped")]
+    Gone(String),
+}
+
+/// Work for the owner thread. Every variant that has a reply is answered exactly once.
+pub(crate) enum Job {
+    /// Drop `drop_first`, then load.
+    Load { req: LoadRequest, drop_first: Vec<ModelKey>, reply: oneshot::Sender<Result<(Loaded, f64), BackendError>> },
+    /// Drop these models.
+    Unload { keys: Vec<ModelKey>, reply: Option<oneshot::Sender<()>> },
+    /// Run one request.
+    Infer { key: ModelKey, input: InferInput, reply: oneshot::Sender<Result<(InferOutput, f64), BackendError>> },
+}
+
+/// Outcome of a load, shared with the requests that wait for it.
+type LoadDone = Option<Result<(), DeviceError>>;
+
+struct State {
+    cache: Cache<ModelKey>,
+    /// Loads in progress: waiters subscribe and see the result.
+    loads: HashMap<ModelKey, watch::Receiver<LoadDone>>,
+    /// Architecture and weights URI of every cached key, for status.
+    meta: HashMap<ModelKey, (String, String)>,
+}
+
+struct Shared {
+    name: String,
+    state: Mutex<State>,
+    tx: std::sync::mpsc::Sender<Job>,
+    queued: Arc<AtomicU64>,
+    /// Last free-memory reading of the device itself (u64::MAX: none).
+    device_free: Arc<AtomicU64>,
+    metrics: Metrics,
+}
+
+/// The async handle to one device. Cheap to clone.
+#[derive(Clone)]
+pub struct DeviceHandle {
+    shared: Arc<Shared>,
+}
+
+/// A pin on a resident model: while it lives the model is never evicted.
+pub struct PinGuard {
+    shared: Arc<Shared>,
+    key: ModelKey,
+}
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        self.shared.lock().cache.unpin(&self.key);
+    }
+}
+
+impl PinGuard {
+    /// The pinned model.
+    pub fn key(&self) -> &ModelKey {
+        &self.key
+    }
+}
+
+/// A model ready to load: what the backend needs, and what preparing it cost.
+pub struct Prepared {
+    /// The load.
+    pub req: LoadRequest,
+    /// Milliseconds spent fetching weights.
+    pub fetch_ms: f64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock means a panic while holding it; the cache itself is always
+        // left consistent between calls, so carry on with it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn send(&self, job: Job) -> Result<(), DeviceError> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        self.metrics.queue_depth.with_label_values(&[&self.name]).set(self.queued.load(Ordering::SeqCst) as i64);
+        self.tx.send(job).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            DeviceError::Gone(self.name.clone())
+        })
+    }
+
+    fn refresh(&self, st: &State) {
+        let m = &self.metrics;
+        m.used_bytes.with_label_values(&[&self.name]).set(st.cache.used_bytes() as i64);
+        let resident = st.cache.entries().iter().filter(|e| !e.loading).count();
+        m.resident_models.with_label_values(&[&self.name]).set(resident as i64);
+    }
+
+    fn evicted(&self, st: &mut State, victims: &[ModelKey], reason: &str) {
+        for v in victims {
+            st.meta.remove(v);
+            self.metrics.evictions.with_label_values(&[&self.name, v, reason]).inc();
+            self.metrics.model_bytes.with_label_values(&[&self.name, v]).set(0);
+        }
+        self.refresh(st);
+    }
+}
+
+impl DeviceHandle {
+    /// Starts the owner thread for `backend` and returns the handle.
+    pub fn spawn(name: &str, cache: CacheConfig, backend: Box<dyn ModelBackend>, metrics: Metrics) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let queued = Arc::new(AtomicU64::new(0));
+        let device_free = Arc::new(AtomicU64::new(u64::MAX));
+        let thread = owner::Owner {
+            name: name.to_string(),
+            backend,
+            queued: queued.clone(),
+            device_free: device_free.clone(),
+            metrics: metrics.clone(),
+        };
+        std::thread::Builder::new().name(format!("device-{name}")).spawn(move || thread.run(rx))?;
+        metrics.capacity_bytes.with_label_values(&[name]).set(cache.capacity_bytes as i64);
+        let state = State { cache: Cache::new(cache), loads: HashMap::new(), meta: HashMap::new() };
+        let shared = Shared { name: name.to_string(), state: Mutex::new(state), tx, queued, device_free, metrics };
+        shared.refresh(&shared.lock());
+        Ok(DeviceHandle { shared: Arc::new(shared) })
+    }
+
+    /// The device's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Pins `key`, loading it first if needed. `prepare` fetches the weights; it runs
+    /// only on a miss, outside the cache lock.
+    pub async fn acquire<E, F, Fut>(&self, key: &ModelKey, meta: (String, String), prepare: F) -> Result<(PinGuard, CacheReport), E>
+    where
+        E: From<DeviceError>,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Prepared, E>>,
+    {
+        let shared = &self.shared;
+        let started = Instant::now();
+        let mut prepare = Some(prepare);
+        let mut prepared: Option<Prepared> = None;
+        let mut waited = false;
+        loop {
+            let wait = {
+                let mut st = shared.lock();
+                match st.cache.lookup(key) {
+                    Lookup::Resident => {
+                        st.cache.pin(key);
+                        let bytes = st.cache.bytes_of(key).unwrap_or(0);
+                        drop(st);
+                        let outcome = if waited { CacheOutcome::Joined } else { CacheOutcome::Hit };
+                        let labels = [shared.name.as_str(), key.as_str()];
+                        if waited { shared.metrics.misses.with_label_values(&labels).inc() } else { shared.metrics.hits.with_label_values(&labels).inc() }
+                        let wait_ms = if waited { started.elapsed().as_secs_f64() * 1e3 } else { 0.0 };
+                        let report = self.report(key, outcome, bytes, Vec::new(), prepared.as_ref().map_or(0.0, |p| p.fetch_ms), 0.0, wait_ms);
+                        return Ok((PinGuard { shared: shared.clone(), key: key.clone() }, report));
+                    }
+                    Lookup::Loading => st.loads.get(key).cloned(),
+                    Lookup::Absent => match prepared.take() {
+                        Some(p) => {
+                            let victims = st.cache.begin_load(key.clone(), p.req.declared_bytes).map_err(DeviceError::from)?;
+                            let (done_tx, done_rx) = watch::channel(None);
+                            st.loads.insert(key.clone(), done_rx);
+                            st.meta.insert(key.clone(), meta.clone());
+                            shared.evicted(&mut st, &victims, "capacity");
+                            drop(st);
+                            shared.metrics.misses.with_label_values(&[&shared.name, key]).inc();
+                            let guard = PinGuard { shared: shared.clone(), key: key.clone() };
+                            let handle = self.clone();
+                            let task = tokio::spawn(async move { handle.load(guard, p, victims, done_tx).await });
+                            return match task.await {
+                                Ok(result) => result.map_err(E::from),
+                                Err(e) => Err(E::from(DeviceError::Backend(BackendError::Internal(e.to_string())))),
+                            };
+                        }
+                        None => None,
+                    },
+                }
+            };
+            match (wait, prepare.take()) {
+                (Some(mut rx), _) => {
+                    waited = true;
+                    let done = rx.wait_for(Option::is_some).await.map(|d| d.clone()).ok().flatten();
+                    if let Some(Err(e)) = done {
+                        return Err(E::from(e));
+                    }
+                }
+                (None, Some(prepare)) => prepared = Some(prepare().await?),
+                (None, None) => {} // Loading without a registered load cannot happen; look again.
+            }
+        }
+    }
+
+    /// The leader's side of a load, run in its own task.
+    async fn load(self, guard: PinGuard, p: Prepared, victims: Vec<ModelKey>, done: watch::Sender<LoadDone>) -> Result<(PinGuard, CacheReport), DeviceError> {
+        let shared = &self.shared;
+        let key = guard.key.clone();
+        let (reply, rx) = oneshot::channel();
+        let sent = shared.send(Job::Load { req: p.req, drop_first: victims.clone(), reply });
+        let result = match sent {
+            Ok(()) => rx.await.unwrap_or_else(|_| Err(BackendError::Internal(format!("device {} dropped a load", shared.name)))),
+            Err(e) => Err(BackendError::Internal(e.to_string())),
+        };
+        let mut st = shared.lock();
+        st.loads.remove(&key);
+        let outcome = match result {
+            Ok((loaded, load_ms)) => match st.cache.finish_load(&key, loaded.bytes) {
+                Ok(more) => {
+                    shared.evicted(&mut st, &more, "capacity");
+                    drop(st);
+                    if !more.is_empty() {
+                        let _ = shared.send(Job::Unload { keys: more.clone(), reply: None });
+                    }
+                    let labels = [shared.name.as_str(), key.as_str()];
+                    shared.metrics.loads.with_label_values(&labels).inc();
+                    shared.metrics.load_seconds.with_label_values(&labels).observe(load_ms / 1e3);
+                    shared.metrics.model_bytes.with_label_values(&labels).set(loaded.bytes as i64);
+                    let all: Vec<ModelKey> = victims.into_iter().chain(more).collect();
+                    Ok(self.report(&key, CacheOutcome::Miss, loaded.bytes, all, p.fetch_ms, load_ms, 0.0))
+                }
+                Err(admit) => {
+                    // Measured larger than the device can hold: the cache already
+                    // dropped the entry; drop the model too.
+                    st.meta.remove(&key);
+                    shared.refresh(&st);
+                    drop(st);
+                    let _ = shared.send(Job::Unload { keys: vec![key.clone()], reply: None });
+                    Err(DeviceError::Admit(admit))
+                }
+            },
+            Err(e) => {
+                st.cache.abort_load(&key);
+                st.meta.remove(&key);
+                shared.refresh(&st);
+                drop(st);
+                Err(DeviceError::Backend(e))
+            }
+        };
+        if let Err(e) = &outcome {
+            let labels = [shared.name.as_str(), key.as_str(), error_type(e)];
+            shared.metrics.load_failures.with_label_values(&labels).inc();
+        }
+        let _ = done.send(Some(outcome.as_ref().map(|_| ()).map_err(Clone::clone)));
+        outcome.map(|report| (guard, report))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(&self, key: &ModelKey, outcome: CacheOutcome, bytes: u64, evicted: Vec<ModelKey>, fetch_ms: f64, load_ms: f64, wait_ms: f64) -> CacheReport {
+        CacheReport { device: self.shared.name.clone(), model_key: key.clone(), outcome, model_bytes: bytes, evicted, fetch_ms, load_ms, wait_ms }
+    }
+
+    /// Runs `input` through the pinned model. Returns the output and the device time.
+    pub async fn infer(&self, guard: &PinGuard, input: InferInput) -> Result<(InferOutput, f64), DeviceError> {
+        let (reply, rx) = oneshot::channel();
+        self.shared.send(Job::Infer { key: guard.key.clone(), input, reply })?;
+        let (out, ms) = rx.await.map_err(|_| DeviceError::Gone(self.shared.name.clone()))??;
+        self.shared.metrics.infer_seconds.with_label_values(&[&self.shared.name, &guard.key]).observe(ms / 1e3);
+        Ok((out, ms))
+    }
+
+    /// Unloads an unpinned resident model. Returns the bytes freed.
+    pub async fn evict(&self, key: &ModelKey) -> Result<u64, DeviceError> {
+        let bytes = {
+            let mut st = self.shared.lock();
+            let bytes = st.cache.evict(key)?;
+            self.shared.evicted(&mut st, std::slice::from_ref(key), "explicit");
+            bytes
+        };
+        let (reply, rx) = oneshot::channel();
+        self.shared.send(Job::Unload { keys: vec![key.clone()], reply: Some(reply) })?;
+        rx.await.map_err(|_| DeviceError::Gone(self.shared.name.clone()))?;
+        Ok(bytes)
+    }
+
+    /// The device's state, models least-recently-used first.
+    pub fn status(&self) -> DeviceStatus {
+        let st = self.shared.lock();
+        let config = st.cache.config();
+        let models = st
+            .cache
+            .entries()
+            .into_iter()
+            .map(|e| {
+                let (arch, weights) = st.meta.get(&e.key).cloned().unwrap_or_default();
+                ResidentModel { model_key: e.key, arch, weights, bytes: e.bytes, pins: e.pins, loading: e.loading }
+            })
+            .collect();
+        let free = self.shared.device_free.load(Ordering::SeqCst);
+        DeviceStatus {
+            name: self.shared.name.clone(),
+            capacity_bytes: config.capacity_bytes,
+            reserve_bytes: config.reserve_bytes,
+            usable_bytes: st.cache.usable_bytes(),
+            used_bytes: st.cache.used_bytes(),
+            device_free_bytes: (free != u64::MAX).then_some(free),
+            queue_depth: self.shared.queued.load(Ordering::SeqCst),
+            models,
+        }
+    }
+
+    /// Checks the cache's invariants (tests).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.shared.lock().cache.check_invariants()
+    }
+}
+
+/// The stable snake_case name of a device error.
+pub fn error_type(e: &DeviceError) -> &'static str {
+    match e {
+        DeviceError::Admit(a) => a.error_type(),
+        DeviceError::Evict(e) => e.error_type(),
+        DeviceError::Backend(b) => match b {
+            BackendError::Mismatch(_) => "weights_mismatch",
+            BackendError::Corrupt(_) => "corrupt_weights",
+            BackendError::Input(_) => "invalid_input",
+            BackendError::Unsupported(_) => "unsupported_input",
+            BackendError::Internal(_) => "internal",
+        },
+        DeviceError::Gone(_) => "device_stopped",
+    }
+}
+
+#[cfg(test)]
+mod tests;
