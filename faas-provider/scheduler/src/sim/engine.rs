@@ -1,0 +1,135 @@
+//! The discrete-event loop: arrivals from a trace, GPUs that run their dispatched
+//! requests one at a time in dispatch order, and the scheduler in between.
+//!
+//! The simulated GPUs take the scheduler's cache view as the truth (they are the
+//! workers that view mirrors): a dispatch marked a miss costs the model's load time
+//! (setup + bytes / bandwidth) before its inference. Ties in time go to completions
+//! first, then to the lowest GPU index, so a run is a pure function of its inputs.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use crate::cluster::GpuSpec;
+use crate::scheduler::{Scheduler, SchedulerConfig};
+use crate::sim::trace::{Arrival, SimModel};
+use crate::types::{Dispatch, GpuId, Micros, NodeId, Outcome, Request, RequestId};
+
+/// The simulated hardware.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hardware {
+    /// Nodes.
+    pub nodes: u32,
+    /// GPUs per node.
+    pub gpus_per_node: u32,
+    /// Device memory per GPU, bytes.
+    pub gpu_memory_bytes: u64,
+    /// Reserve per GPU, bytes.
+    pub reserve_bytes: u64,
+}
+
+/// What one run measured, over the requests after the warm-up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunStats {
+    /// Requests measured.
+    pub requests: usize,
+    /// End-to-end latency of each measured request (queueing + load + inference), ms,
+    /// in arrival order.
+    pub latencies_ms: Vec<f64>,
+    /// Measured requests that loaded their model.
+    pub misses: usize,
+    /// Share of GPU time spent loading or running, over the measured span.
+    pub gpu_busy: f64,
+}
+
+impl RunStats {
+    /// Misses per measured request.
+    pub fn miss_ratio(&self) -> f64 {
+        self.misses as f64 / self.requests.max(1) as f64
+    }
+    /// Mean latency, ms.
+    pub fn mean_ms(&self) -> f64 {
+        self.latencies_ms.iter().sum::<f64>() / self.latencies_ms.len().max(1) as f64
+    }
+}
+
+#[derive(Default)]
+struct SimGpu {
+    /// Dispatched requests not finished, in order; the front one runs.
+    fifo: VecDeque<(RequestId, Micros)>,
+}
+
+/// Runs `trace` through a fresh scheduler on `hw`; the first `warmup` arrivals are
+/// simulated but not measured.
+pub fn run(config: &SchedulerConfig, hw: &Hardware, models: &[SimModel], trace: &[Arrival], warmup: usize) -> RunStats {
+    let mut sched = Scheduler::new(config.clone());
+    for n in 0..hw.nodes {
+        for d in 0..hw.gpus_per_node {
+            let spec = GpuSpec { node: NodeId(n), device: d, capacity_bytes: hw.gpu_memory_bytes, reserve_bytes: hw.reserve_bytes };
+            sched.add_gpu(spec, 0);
+        }
+    }
+    let gpus = (hw.nodes * hw.gpus_per_node) as usize;
+    let mut sim: Vec<SimGpu> = (0..gpus).map(|_| SimGpu::default()).collect();
+    let mut done: BinaryHeap<Reverse<(Micros, u32)>> = BinaryHeap::new();
+    let mut finish: Vec<Micros> = vec![0; trace.len()];
+    let mut missed: Vec<bool> = vec![false; trace.len()];
+    let mut service: Vec<Micros> = vec![0; trace.len()];
+    let mut next = 0;
+    let mut start = |ds: Vec<Dispatch>, now: Micros, sim: &mut Vec<SimGpu>, done: &mut BinaryHeap<Reverse<(Micros, u32)>>| {
+        for d in ds {
+            let i = d.request.0 as usize;
+            let m = &models[d.model.0 as usize];
+            let svc = m.infer_us + if d.hit { 0 } else { sched_load_us(config, m.bytes) };
+            missed[i] = !d.hit;
+            service[i] = svc;
+            let g = &mut sim[d.gpu.0 as usize];
+            g.fifo.push_back((d.request, svc));
+            if g.fifo.len() == 1 {
+                done.push(Reverse((now + svc, d.gpu.0)));
+            }
+        }
+    };
+    loop {
+        let arrival = trace.get(next).map(|a| a.at);
+        let completion = done.peek().map(|Reverse((t, _))| *t);
+        let completion_first = match (arrival, completion) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(ta), Some(tc)) => tc <= ta,
+        };
+        match arrival {
+            _ if completion_first => {
+                let Some(Reverse((now, g))) = done.pop() else { break };
+                let Some((id, _)) = sim[g as usize].fifo.pop_front() else { continue };
+                finish[id.0 as usize] = now;
+                if let Some(&(_, svc)) = sim[g as usize].fifo.front() {
+                    done.push(Reverse((now + svc, g)));
+                }
+                let ds = sched.complete(GpuId(g), id, Outcome::Done, now);
+                start(ds, now, &mut sim, &mut done);
+            }
+            Some(now) => {
+                let a = trace[next];
+                let m = &models[a.model.0 as usize];
+                let r = Request { id: RequestId(next as u64), model: a.model, bytes: m.bytes, infer_us: m.infer_us };
+                next += 1;
+                if let Ok(ds) = sched.submit(r, now) {
+                    start(ds, now, &mut sim, &mut done);
+                }
+            }
+            None => break,
+        }
+    }
+    let measured = warmup.min(trace.len())..trace.len();
+    let latencies_ms: Vec<f64> = measured.clone().map(|i| finish[i].saturating_sub(trace[i].at) as f64 / 1e3).collect();
+    let misses = measured.clone().filter(|i| missed[*i]).count();
+    let span_start = trace.get(measured.start).map_or(0, |a| a.at);
+    let span_end = measured.clone().map(|i| finish[i]).max().unwrap_or(span_start);
+    let busy: Micros = measured.clone().map(|i| service[i]).sum();
+    let span = span_end.saturating_sub(span_start).max(1) as f64 * gpus.max(1) as f64;
+    RunStats { requests: measured.len(), latencies_ms, misses, gpu_busy: (busy as f64 / span).min(1.0) }
+}
+
+fn sched_load_us(config: &SchedulerConfig, bytes: u64) -> Micros {
+    (config.load_cost.load_ms(bytes) * 1e3) as Micros
+}
