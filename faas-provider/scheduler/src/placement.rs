@@ -133,7 +133,7 @@ impl Scheduler {
             .iter()
             .filter_map(|g| self.cluster.gpu(*g).filter(|x| x.is_up()).map(|x| (x.free_at().max(now), *g)))
             .min();
-        let load = self.load_us(request.bytes) as f64 * self.config.knobs.locus_load_weight;
+        let load = request.load_us as f64 * self.config.knobs.locus_load_weight;
         if let Some((t, _)) = holder {
             // No non-holder can beat a holder that starts before the load would end.
             if (t - now) as f64 <= load {
@@ -160,7 +160,7 @@ impl Scheduler {
     fn dispatch(&mut self, seq: u64, gpu: GpuId, now: Micros) -> Option<Dispatch> {
         let request = self.queue.get(seq)?.request.clone();
         let hit = self.cluster.holds(gpu, request.model);
-        let est_us = request.infer_us + if hit { 0 } else { self.load_us(request.bytes) };
+        let est_us = request.infer_us + if hit { 0 } else { request.load_us };
         let assigned = self.cluster.assign(gpu, &request, est_us, now).ok()?;
         let entry = self.queue.take(seq)?;
         let spec = self.cluster.gpu(gpu)?.spec();

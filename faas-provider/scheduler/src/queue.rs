@@ -201,7 +201,7 @@ mod tests {
     use super::*;
 
     fn req(id: u64, model: u32) -> Request {
-        Request { id: RequestId(id), model: ModelId(model), bytes: 1, infer_us: 1 }
+        Request { id: RequestId(id), model: ModelId(model), bytes: 1, infer_us: 1, load_us: 10 }
     }
 
     fn push(q: &mut DispatchQueue, id: u64, model: u32) -> u64 {

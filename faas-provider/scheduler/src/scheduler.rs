@@ -25,7 +25,7 @@ pub struct SchedulerConfig {
     pub policy: PolicyKind,
     /// Every policy knob.
     pub knobs: PolicyConfig,
-    /// Load-time model, for cost-aware estimates and GreedyDual-Size costs.
+    /// Load-time model; GreedyDual-Size expresses its setup cost in bytes.
     pub load_cost: LoadCost,
     /// Most requests the central queue holds; more are refused (`None` = unbounded).
     pub max_queue: Option<usize>,
@@ -137,11 +137,6 @@ impl Scheduler {
     /// Requests dispatched and not completed.
     pub fn in_flight(&self) -> usize {
         self.inflight.len()
-    }
-
-    /// Expected load time of a model of `bytes`, microseconds.
-    pub fn load_us(&self, bytes: u64) -> Micros {
-        (self.config.load_cost.load_ms(bytes) * 1e3) as Micros
     }
 
     /// Adds a GPU (up, empty) and dispatches what it can take.

@@ -37,6 +37,10 @@ pub struct Request {
     /// Expected GPU time of one inference of this model, in microseconds (from the
     /// model's profile). Only cost-aware policies use it.
     pub infer_us: Micros,
+    /// Expected time to load the model onto a GPU, microseconds: setup plus weight bytes
+    /// over host-to-GPU bandwidth (`locus_vram::LoadCost`). The footprint in `bytes` may
+    /// be larger than the weights moved (context, workspace).
+    pub load_us: Micros,
 }
 
 /// The scheduler's decision for one request: run it on this GPU.

@@ -10,6 +10,7 @@ use crate::policy::{LbMode, WhenAllBusy};
 use crate::types::NodeId;
 
 const MB: u64 = 1_000_000;
+const LOAD_US: Micros = 60_000;
 
 fn sched(policy: PolicyKind, gpus: u32, capacity: u64, tweak: impl FnOnce(&mut SchedulerConfig)) -> Scheduler {
     let mut config = SchedulerConfig::new(policy);
@@ -22,7 +23,7 @@ fn sched(policy: PolicyKind, gpus: u32, capacity: u64, tweak: impl FnOnce(&mut S
 }
 
 fn req(id: u64, model: u32) -> Request {
-    Request { id: RequestId(id), model: ModelId(model), bytes: 100 * MB, infer_us: 1_000 }
+    Request { id: RequestId(id), model: ModelId(model), bytes: 100 * MB, infer_us: 1_000, load_us: LOAD_US }
 }
 
 /// Submits and expects exactly one dispatch; returns it.
@@ -156,7 +157,7 @@ fn locus_waits_for_a_busy_holder_rather_than_pay_a_load() {
 #[test]
 fn locus_replicates_a_model_whose_holder_is_backed_up() {
     let mut s = sched(PolicyKind::Locus, 2, 1_000 * MB, |_| {});
-    let load = s.load_us(100 * MB);
+    let load = LOAD_US;
     let first = one(&mut s, req(0, 7), 0);
     let mut id = 1;
     let replica = loop {
@@ -266,7 +267,7 @@ fn random_operations(policy: PolicyKind, seed: u64) {
         let op = rng.gen_range(0..100);
         if op < 45 {
             let model = rng.gen_range(0..12u32);
-            let r = Request { id: RequestId(next), model: ModelId(model), bytes: (30 + 40 * (model as u64 % 5)) * MB, infer_us: 500 };
+            let r = Request { id: RequestId(next), model: ModelId(model), bytes: (30 + 40 * (model as u64 % 5)) * MB, infer_us: 500, load_us: 5_000 };
             waiting.insert(next, 0);
             next += 1;
             let ds = s.submit(r, now).unwrap();

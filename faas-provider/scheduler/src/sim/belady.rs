@@ -67,7 +67,7 @@ mod tests {
 
     #[test]
     fn belady_keeps_what_is_needed_soonest() {
-        let models = vec![SimModel { arch: "mlp", bytes: 1, infer_us: 1 }; 3];
+        let models = vec![SimModel { arch: "mlp", bytes: 1, infer_us: 1, load_us: 1 }; 3];
         // a b c a b: with room for two, c (never used again) is not cached; with room
         // for one, b is not cached either (a is needed sooner).
         let t = trace(&[0, 1, 2, 0, 1]);

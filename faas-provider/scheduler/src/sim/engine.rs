@@ -79,7 +79,7 @@ pub fn run(config: &SchedulerConfig, hw: &Hardware, models: &[SimModel], trace: 
         for d in ds {
             let i = d.request.0 as usize;
             let m = &models[d.model.0 as usize];
-            let svc = m.infer_us + if d.hit { 0 } else { sched_load_us(config, m.bytes) };
+            let svc = m.infer_us + if d.hit { 0 } else { m.load_us };
             missed[i] = !d.hit;
             service[i] = svc;
             let g = &mut sim[d.gpu.0 as usize];
@@ -111,7 +111,7 @@ pub fn run(config: &SchedulerConfig, hw: &Hardware, models: &[SimModel], trace: 
             Some(now) => {
                 let a = trace[next];
                 let m = &models[a.model.0 as usize];
-                let r = Request { id: RequestId(next as u64), model: a.model, bytes: m.bytes, infer_us: m.infer_us };
+                let r = Request { id: RequestId(next as u64), model: a.model, bytes: m.bytes, infer_us: m.infer_us, load_us: m.load_us };
                 next += 1;
                 if let Ok(ds) = sched.submit(r, now) {
                     start(ds, now, &mut sim, &mut done);
@@ -128,8 +128,4 @@ pub fn run(config: &SchedulerConfig, hw: &Hardware, models: &[SimModel], trace: 
     let busy: Micros = measured.clone().map(|i| service[i]).sum();
     let span = span_end.saturating_sub(span_start).max(1) as f64 * gpus.max(1) as f64;
     RunStats { requests: measured.len(), latencies_ms, misses, gpu_busy: (busy as f64 / span).min(1.0) }
-}
-
-fn sched_load_us(config: &SchedulerConfig, bytes: u64) -> Micros {
-    (config.load_cost.load_ms(bytes) * 1e3) as Micros
 }

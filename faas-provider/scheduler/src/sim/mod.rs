@@ -204,9 +204,13 @@ fn config(s: &Scenario, policy: PolicyKind) -> SchedulerConfig {
     SchedulerConfig {
         policy,
         knobs: s.knobs.clone(),
-        load_cost: LoadCost { bandwidth_bytes_per_s: s.bandwidth_bytes_per_s, setup_ms: s.setup_ms },
+        load_cost: load_cost(s),
         max_queue: None,
     }
+}
+
+fn load_cost(s: &Scenario) -> LoadCost {
+    LoadCost { bandwidth_bytes_per_s: s.bandwidth_bytes_per_s, setup_ms: s.setup_ms }
 }
 
 fn hardware(s: &Scenario) -> Hardware {
@@ -215,32 +219,32 @@ fn hardware(s: &Scenario) -> Hardware {
 
 /// One run of `policy` on the trace of (`wss`, `seed`).
 pub fn simulate(s: &Scenario, popularity: Popularity, policy: PolicyKind, wss: u32, seed: u64, rate: f64) -> RunStats {
-    let models = trace::catalogue(wss, s.model_overhead_bytes);
+    let models = trace::catalogue(wss, s.model_overhead_bytes, load_cost(s));
     let t = trace::generate(s.warmup + s.requests, wss, popularity, rate, seed);
     engine::run(&config(s, policy), &hardware(s), &models, &t, s.warmup)
 }
 
-/// The arrival rate that keeps `lb` at `s.load` busy at `s.load_wss` (seed 0), found by
-/// a few fixed-point steps from the no-miss estimate; or `s.rate_per_s` if set.
+/// The arrival rate that keeps `lb` at `s.load` busy at `s.load_wss` (seed 0, a pilot
+/// of at most 50,000 requests), found by bisection between a rate that cannot reach it
+/// and the rate that reaches it with no misses at all; or `s.rate_per_s` if set.
 pub fn calibrate(s: &Scenario, popularity: Popularity) -> f64 {
     if let Some(r) = s.rate_per_s {
         return r;
     }
     let gpus = f64::from(s.nodes * s.gpus_per_node);
-    let models = trace::catalogue(s.load_wss, s.model_overhead_bytes);
+    let models = trace::catalogue(s.load_wss, s.model_overhead_bytes, load_cost(s));
     let mean_infer_s = models.iter().map(|m| m.infer_us as f64).sum::<f64>() / models.len() as f64 / 1e6;
-    let mut rate = s.load * gpus / mean_infer_s.max(1e-6);
     let pilot = Scenario { requests: s.requests.min(50_000), warmup: s.warmup.min(10_000), ..s.clone() };
-    for _ in 0..8 {
-        let busy = simulate(&pilot, popularity, PolicyKind::Lb, s.load_wss, 0, rate).gpu_busy.max(1e-3);
-        let next = rate * s.load / busy.min(0.99);
-        let done = (next / rate - 1.0).abs() < 0.01;
-        rate = next;
-        if done {
+    let (mut lo, mut hi) = (0.0f64, s.load * gpus / mean_infer_s.max(1e-6));
+    for _ in 0..24 {
+        let mid = if lo > 0.0 { (lo * hi).sqrt() } else { hi / 64.0 };
+        let busy = simulate(&pilot, popularity, PolicyKind::Lb, s.load_wss, 0, mid).gpu_busy;
+        if busy < s.load { lo = mid } else { hi = mid }
+        if lo > 0.0 && hi / lo < 1.002 {
             break;
         }
     }
-    rate
+    if lo > 0.0 { (lo * hi).sqrt() } else { hi }
 }
 
 /// The whole sweep: every (working-set size, seed) trace through `lb` and every policy
@@ -259,7 +263,7 @@ pub fn sweep(s: &Scenario, popularity: Popularity, threads: usize) -> Vec<Row> {
     let belady_jobs: Vec<(u32, u64)> = s.wss.iter().flat_map(|&w| (0..u64::from(s.seeds)).map(move |seed| (w, seed))).collect();
     let capacity = u64::from(s.nodes * s.gpus_per_node) * (s.gpu_memory_bytes - s.reserve_bytes);
     let belady = parallel(&belady_jobs, threads, |&(w, seed)| {
-        let models = trace::catalogue(w, s.model_overhead_bytes);
+        let models = trace::catalogue(w, s.model_overhead_bytes, load_cost(s));
         let t = trace::generate(s.warmup + s.requests, w, popularity, rate, seed);
         belady::miss_ratio(&models, &t, s.warmup, capacity)
     });

@@ -1,7 +1,7 @@
 //! The workload: a catalogue of W models drawn round-robin from the zoo, and a seeded
 //! trace of Poisson arrivals over them with Zipf or uniform popularity.
 
-use locus_vram::ZOO;
+use locus_vram::{LoadCost, ZOO};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -51,14 +51,21 @@ pub struct SimModel {
     pub bytes: u64,
     /// GPU time of one inference, microseconds.
     pub infer_us: Micros,
+    /// Time to load it: setup plus its weight bytes (not the overhead) over bandwidth.
+    pub load_us: Micros,
 }
 
 /// W models, round-robin over the zoo's architectures.
-pub fn catalogue(wss: u32, overhead_bytes: u64) -> Vec<SimModel> {
+pub fn catalogue(wss: u32, overhead_bytes: u64, cost: LoadCost) -> Vec<SimModel> {
     (0..wss as usize)
         .map(|i| {
             let p = &ZOO[i % ZOO.len()];
-            SimModel { arch: p.arch, bytes: p.weight_bytes + overhead_bytes, infer_us: (p.gpu_infer_ms * 1e3).round() as Micros }
+            SimModel {
+                arch: p.arch,
+                bytes: p.weight_bytes + overhead_bytes,
+                infer_us: (p.gpu_infer_ms * 1e3).round() as Micros,
+                load_us: (cost.load_ms(p.weight_bytes) * 1e3).round() as Micros,
+            }
         })
         .collect()
 }
@@ -138,10 +145,11 @@ mod tests {
 
     #[test]
     fn models_cycle_through_the_zoo_with_their_profiles() {
-        let m = catalogue(8, 10);
+        let m = catalogue(8, 10, LoadCost::DEFAULT);
         assert_eq!(m[0].arch, ZOO[0].arch);
         assert_eq!(m[ZOO.len()].arch, ZOO[0].arch);
         assert_eq!(m[1].bytes, ZOO[1].weight_bytes + 10);
+        assert_eq!(m[1].load_us, (LoadCost::DEFAULT.load_ms(ZOO[1].weight_bytes) * 1e3).round() as Micros);
         assert_eq!("zipf:0.9".parse::<Popularity>(), Ok(Popularity::Zipf(0.9)));
         assert!("zipf:x".parse::<Popularity>().is_err());
     }
