@@ -149,7 +149,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 impl Config {
     /// Loads from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_iter(std::env::vars())
+        // `vars()` would panic on a non-UTF-8 variable; such variables are not ours.
+        Self::from_iter(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
     }
 
     /// Loads from key/value pairs (tests pass literals; the provider passes a function's env).

@@ -268,3 +268,13 @@ async fn ready_path_is_passed_to_the_function() {
     std::fs::write(wd.dir.path().join("ready"), "").unwrap();
     assert_eq!(client().get(wd.url("/_/ready")).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn h2c_requests_are_served_on_the_same_port() {
+    let wd = Embedded::start(&[("fprocess", "cat")]).await;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().no_proxy().build().unwrap();
+    let response = h2.post(wd.url("/")).body("over h2c").send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "over h2c");
+}

@@ -43,6 +43,8 @@ pub struct HttpFunction {
     buffer_body: bool,
     max_request_bytes: Option<u64>,
     log_callid: bool,
+    /// Longest wait for the upstream's port on a request without a deadline (`write_timeout`).
+    start_wait: Duration,
     pid: Option<u32>,
     /// Tells the supervisor to kill the process (after a SIGTERM grace period).
     kill: Mutex<Option<oneshot::Sender<()>>>,
@@ -82,6 +84,7 @@ impl HttpFunction {
             buffer_body: config.buffer_http_body,
             max_request_bytes: config.max_request_bytes,
             log_callid: config.log_callid,
+            start_wait: config.write_timeout,
             pid,
             kill: Mutex::new(Some(kill_tx)),
         })
@@ -131,9 +134,13 @@ async fn supervise(mut child: Child, kill: oneshot::Receiver<()>, state: watch::
 
 /// Polls the upstream's port until it accepts a connection, then marks the watchdog ready.
 async fn await_port(base: String, state: watch::Sender<Upstream>, contract: Contract) {
-    let address = match reqwest::Url::parse(&base) {
-        Ok(url) => url.socket_addrs(|| Some(80)).ok().and_then(|a| a.into_iter().next()),
-        Err(_) => None,
+    let authority = reqwest::Url::parse(&base).ok().and_then(|url| {
+        let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string();
+        Some((host, url.port_or_known_default()?))
+    });
+    let address = match authority {
+        Some(authority) => tokio::net::lookup_host(authority).await.ok().and_then(|mut a| a.next()),
+        None => None,
     };
     let Some(address) = address else {
         tracing::info!("Invalid upstream_url {base:?}; the function cannot be reached");
@@ -193,16 +200,20 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 pub(super) async fn handle(function: Arc<HttpFunction>, request: Request) -> Response {
     let started = Instant::now();
-    let check = check_declared_length(&request, function.max_request_bytes);
+    let check = check_declared_length(request.headers(), function.max_request_bytes);
     let (parts, body) = request.into_parts();
     let line = RequestLine::new(&parts, function.log_callid, started);
     let deadline = parts.extensions.get::<Deadline>().copied();
     let result = async {
         check?;
+        // A cold request waits for the upstream's port, within its deadline (enforced
+        // around this handler) or, without one, `start_wait`.
         let mut state = function.state.clone();
-        let now = state.wait_for(|s| *s != Upstream::Starting).await.map(|s| *s);
-        if !matches!(now, Ok(Upstream::Up)) {
-            return Err(FunctionError::Upstream("the function process is not running".into()));
+        let waited = tokio::time::timeout(function.start_wait, state.wait_for(|s| *s != Upstream::Starting)).await;
+        match waited.map(|r| r.map(|s| *s)) {
+            Ok(Ok(Upstream::Up)) => {}
+            Ok(_) => return Err(FunctionError::Upstream("the function process is not running".into())),
+            Err(_) => return Err(FunctionError::Upstream("the function process is not accepting connections".into())),
         }
         let target = format!("{}{}", function.base, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
         let mut headers = parts.headers.clone();

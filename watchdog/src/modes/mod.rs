@@ -181,10 +181,9 @@ impl ReadyProbe for ReadyPath {
 }
 
 /// Refuses a request whose declared `Content-Length` is over `limit` before any work.
-pub(crate) fn check_declared_length(request: &Request, limit: Option<u64>) -> Result<(), FunctionError> {
+pub(crate) fn check_declared_length(headers: &::http::HeaderMap, limit: Option<u64>) -> Result<(), FunctionError> {
     let Some(limit) = limit else { return Ok(()) };
-    let declared = request
-        .headers()
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());

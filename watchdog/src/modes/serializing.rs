@@ -18,7 +18,7 @@ use crate::contract::Deadline;
 
 pub(super) async fn handle(function: Arc<Forking>, request: Request) -> Response {
     let started = Instant::now();
-    let check = check_declared_length(&request, function.max_request_bytes);
+    let check = check_declared_length(request.headers(), function.max_request_bytes);
     let (parts, body) = request.into_parts();
     let line = RequestLine::new(&parts, function.log_callid, started);
     let deadline = parts.extensions.get::<Deadline>().copied();

@@ -39,7 +39,7 @@ pub(super) async fn handle(function: Arc<Forking>, request: Request) -> Response
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let line = RequestLine::new(&parts, function.log_callid, started);
-    if let Err(e) = check_declared_length(&Request::from_parts(parts.clone(), Body::empty()), function.max_request_bytes) {
+    if let Err(e) = check_declared_length(&parts.headers, function.max_request_bytes) {
         tracing::info!("{e}");
         line.log(e.status().as_u16(), 0);
         return e.into_response();
