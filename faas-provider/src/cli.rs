@@ -14,6 +14,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of `SimArgs` next to a unit variant is irrelevant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the OpenFaaS provider API (configured by environment: see docs/provider.md).
@@ -40,12 +42,10 @@ mod tests {
     }
 
     #[test]
-    fn simulate_takes_the_simulator_arguments() {
-        let cli = Cli::try_parse_from(["faas-provider", "simulate", "--policy", "lalb"]).unwrap();
-        match cli.command() {
-            Command::Simulate(args) => assert_eq!(args.policy, "lalb"),
-            other => panic!("parsed as {other:?}"),
-        }
+    fn simulate_is_a_subcommand_with_the_simulator_arguments() {
+        let cli = Cli::try_parse_from(["faas-provider", "simulate"]).unwrap();
+        assert!(matches!(cli.command(), Command::Simulate(_)));
+        assert!(Cli::try_parse_from(["faas-provider", "simulate", "--no-such-flag"]).is_err());
     }
 
     #[test]

@@ -86,6 +86,8 @@ impl Config {
 
     /// Loads from key/value pairs (keys matched case-insensitively); unknown keys are
     /// ignored, so a whole environment can be passed.
+    // Named after `envy::from_iter`, as the house style asks; it is not `FromIterator`.
+    #[allow(clippy::should_implement_trait)]
     pub fn from_iter(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         Ok(envy::from_iter(pairs)?)
     }

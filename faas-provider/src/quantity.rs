@@ -53,7 +53,7 @@ pub fn parse(text: &str) -> Result<f64, String> {
 /// Parses a quantity that must be a positive number of bytes (rounded up).
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let value = parse(text)?;
-    if !(value >= 1.0) || !value.is_finite() || value > u64::MAX as f64 {
+    if !value.is_finite() || value < 1.0 || value > u64::MAX as f64 {
         return Err(format!("{text:?} is not a positive number of bytes"));
     }
     Ok(value.ceil() as u64)

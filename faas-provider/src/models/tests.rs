@@ -47,9 +47,12 @@ fn a_deployment_without_annotations_is_refused_naming_the_model_annotation() {
     assert!(msg.contains("locus.io/model") && msg.contains("required"), "{msg}");
 }
 
+/// Annotations sent, the annotation the message must name, and a fragment of the reason.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
 #[test]
 fn each_malformed_annotation_is_named_with_its_reason() {
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    let cases: &[Case] = &[
         (&[(MODEL, "gpt9"), (WEIGHTS, "zoo://gpt9?seed=1")], MODEL, "unknown architecture"),
         (&[(MODEL, "mlp")], WEIGHTS, "required"),
         (&[(MODEL, "mlp"), (WEIGHTS, "zoo://bert?seed=1")], WEIGHTS, "model is"),
