@@ -54,6 +54,20 @@ pub(crate) enum Job {
     Infer { key: ModelKey, input: InferInput, reply: oneshot::Sender<Result<(InferOutput, f64), BackendError>> },
 }
 
+/// What `acquire` does next, decided under the cache lock and done outside it.
+enum Step {
+    /// Pinned a resident model of this many bytes.
+    Pinned(u64),
+    /// Another request is loading it: wait for that load.
+    Wait(watch::Receiver<LoadDone>),
+    /// Absent and not prepared yet: fetch the weights (outside the lock).
+    Prepare,
+    /// This request leads the load; the task finishes it even if the request goes away.
+    Load(tokio::task::JoinHandle<Result<(PinGuard, CacheReport), DeviceError>>),
+    /// A transient state; look again.
+    Retry,
+}
+
 /// Outcome of a load, shared with the requests that wait for it.
 type LoadDone = Option<Result<(), DeviceError>>;
 
@@ -90,6 +104,12 @@ pub struct PinGuard {
 impl Drop for PinGuard {
     fn drop(&mut self) {
         self.shared.lock().cache.unpin(&self.key);
+    }
+}
+
+impl std::fmt::Debug for PinGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinGuard").field("device", &self.shared.name).field("key", &self.key).finish()
     }
 }
 
@@ -181,52 +201,62 @@ impl DeviceHandle {
         let mut prepared: Option<Prepared> = None;
         let mut waited = false;
         loop {
-            let wait = {
+            let step = {
                 let mut st = shared.lock();
                 match st.cache.lookup(key) {
                     Lookup::Resident => {
                         st.cache.pin(key);
-                        let bytes = st.cache.bytes_of(key).unwrap_or(0);
-                        drop(st);
-                        let outcome = if waited { CacheOutcome::Joined } else { CacheOutcome::Hit };
-                        let labels = [shared.name.as_str(), key.as_str()];
-                        if waited { shared.metrics.misses.with_label_values(&labels).inc() } else { shared.metrics.hits.with_label_values(&labels).inc() }
-                        let wait_ms = if waited { started.elapsed().as_secs_f64() * 1e3 } else { 0.0 };
-                        let report = self.report(key, outcome, bytes, Vec::new(), prepared.as_ref().map_or(0.0, |p| p.fetch_ms), 0.0, wait_ms);
-                        return Ok((PinGuard { shared: shared.clone(), key: key.clone() }, report));
+                        Step::Pinned(st.cache.bytes_of(key).unwrap_or(0))
                     }
-                    Lookup::Loading => st.loads.get(key).cloned(),
+                    Lookup::Loading => st.loads.get(key).cloned().map_or(Step::Retry, Step::Wait),
                     Lookup::Absent => match prepared.take() {
+                        None => Step::Prepare,
                         Some(p) => {
                             let victims = st.cache.begin_load(key.clone(), p.req.declared_bytes).map_err(DeviceError::from)?;
                             let (done_tx, done_rx) = watch::channel(None);
                             st.loads.insert(key.clone(), done_rx);
                             st.meta.insert(key.clone(), meta.clone());
                             shared.evicted(&mut st, &victims, "capacity");
-                            drop(st);
-                            shared.metrics.misses.with_label_values(&[&shared.name, key]).inc();
                             let guard = PinGuard { shared: shared.clone(), key: key.clone() };
                             let handle = self.clone();
-                            let task = tokio::spawn(async move { handle.load(guard, p, victims, done_tx).await });
-                            return match task.await {
-                                Ok(result) => result.map_err(E::from),
-                                Err(e) => Err(E::from(DeviceError::Backend(BackendError::Internal(e.to_string())))),
-                            };
+                            Step::Load(tokio::spawn(async move { handle.load(guard, p, victims, done_tx).await }))
                         }
-                        None => None,
                     },
                 }
             };
-            match (wait, prepare.take()) {
-                (Some(mut rx), _) => {
+            match step {
+                Step::Pinned(bytes) => {
+                    let outcome = if waited { CacheOutcome::Joined } else { CacheOutcome::Hit };
+                    let labels = [shared.name.as_str(), key.as_str()];
+                    if waited {
+                        shared.metrics.misses.with_label_values(&labels).inc()
+                    } else {
+                        shared.metrics.hits.with_label_values(&labels).inc()
+                    }
+                    let wait_ms = if waited { started.elapsed().as_secs_f64() * 1e3 } else { 0.0 };
+                    let fetch_ms = prepared.as_ref().map_or(0.0, |p| p.fetch_ms);
+                    let report = self.report(key, outcome, bytes, Vec::new(), fetch_ms, 0.0, wait_ms);
+                    return Ok((PinGuard { shared: shared.clone(), key: key.clone() }, report));
+                }
+                Step::Load(task) => {
+                    shared.metrics.misses.with_label_values(&[&shared.name, key]).inc();
+                    return match task.await {
+                        Ok(result) => result.map_err(E::from),
+                        Err(e) => Err(E::from(DeviceError::Backend(BackendError::Internal(e.to_string())))),
+                    };
+                }
+                Step::Wait(mut rx) => {
                     waited = true;
                     let done = rx.wait_for(Option::is_some).await.map(|d| d.clone()).ok().flatten();
                     if let Some(Err(e)) = done {
                         return Err(E::from(e));
                     }
                 }
-                (None, Some(prepare)) => prepared = Some(prepare().await?),
-                (None, None) => {} // Loading without a registered load cannot happen; look again.
+                Step::Prepare => match prepare.take() {
+                    Some(prepare) => prepared = Some(prepare().await?),
+                    None => return Err(E::from(DeviceError::Backend(BackendError::Internal("model prepared twice".into())))),
+                },
+                Step::Retry => tokio::task::yield_now().await,
             }
         }
     }
