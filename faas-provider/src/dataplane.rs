@@ -25,7 +25,8 @@ pub struct Invocation {
     /// The upstream path: `/` for `/function/fn` and `/function/fn/`, `/a/b` for
     /// `/function/fn/a/b` (the raw query stays on `request`'s URI).
     pub path: String,
-    /// The request as received: method, headers, streaming body.
+    /// The request as received: method, headers, streaming body; when served by
+    /// [`crate::server::serve`] its extensions hold `ConnectInfo<SocketAddr>`.
     pub request: Request<Body>,
 }
 

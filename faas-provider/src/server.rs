@@ -3,6 +3,7 @@
 //! [`run`] does both, for callers holding a listener and a config.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use prometheus::Registry;
@@ -48,12 +49,15 @@ pub async fn prepare(config: Config, registry: Registry) -> Result<AppState, Ser
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then drains connections.
+/// Requests carry `ConnectInfo<SocketAddr>` (the caller's address, for the invoker's
+/// `X-Forwarded-For`).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 

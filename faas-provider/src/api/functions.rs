@@ -44,7 +44,7 @@ pub fn status_of(state: &AppState, record: &FunctionRecord) -> FunctionStatus {
         read_only_root_filesystem: d.read_only_root_filesystem,
         invocation_count: 0.0,
         replicas: record.replicas,
-        available_replicas: state.availability.available_replicas(record).min(record.replicas),
+        available_replicas: state.availability.available_replicas(record),
         created_at: record.created_at,
         usage: None,
     }

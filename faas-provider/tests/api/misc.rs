@@ -129,3 +129,54 @@ async fn unknown_paths_are_404_and_wrong_methods_405() {
     assert_eq!(h.send("GET", "/system/scale-function/fn1", "").await.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(h.send("DELETE", "/system/namespaces", "").await.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// An invoker that answers with the caller's address.
+struct Peer;
+
+impl Invoker for Peer {
+    fn invoke(&self, invocation: Invocation) -> BoxFuture<'static, Response> {
+        let peer = invocation
+            .request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.to_string())
+            .unwrap_or_default();
+        Box::pin(async move { peer.into_response() })
+    }
+}
+
+#[tokio::test]
+async fn served_requests_carry_the_callers_address_and_shutdown_stops_the_server() {
+    let h = Harness::new().await;
+    let state = h.state.clone().with_invoker(Arc::new(Peer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(faas_provider::server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let body = reqwest::get(format!("http://{addr}/function/fn1")).await.unwrap().text().await.unwrap();
+    assert!(body.starts_with("127.0.0.1:"), "{body:?}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+/// A data plane with nothing ready.
+struct NothingReady;
+
+impl faas_provider::dataplane::Availability for NothingReady {
+    fn available_replicas(&self, _: &faas_provider::store::FunctionRecord) -> u64 {
+        0
+    }
+}
+
+#[tokio::test]
+async fn available_replicas_come_from_the_availability_seam() {
+    let h = Harness::new().await;
+    h.deploy("fn1").await;
+    let state = h.state.clone().with_availability(Arc::new(NothingReady));
+    let h = h.rebuild(state);
+    let f = h.send("GET", "/system/function/fn1", "").await.json();
+    assert_eq!(f["replicas"], 1);
+    assert!(f.get("availableReplicas").is_none(), "{f}");
+}
