@@ -50,7 +50,7 @@ use ::http::HeaderMap;
 use tokio::sync::watch;
 
 pub use self::error::ContractError;
-pub use self::routes::{Deadline, ReadyProbe, X_DURATION_SECONDS, X_OPENFAAS_INTERNAL, X_TIMEOUT};
+pub use self::routes::{Deadline, ReadyProbe, enforce, X_DURATION_SECONDS, X_OPENFAAS_INTERNAL, X_TIMEOUT};
 pub use self::limit::InflightGuard;
 pub use self::serve::serve;
 
