@@ -74,14 +74,20 @@ impl Process {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// Waits (bounded) until the logs satisfy `seen`.
+    /// Waits (bounded) until the logs contain `what`.
     async fn wait_for_log(&mut self, what: &str) -> String {
-        let found = tokio::time::timeout(Duration::from_secs(10), self.logs.wait_for(|l| l.contains(what)))
+        self.wait_for_logs(what, 1).await
+    }
+
+    /// Waits (bounded) until the logs contain `what` at least `times` times.
+    async fn wait_for_logs(&mut self, what: &str, times: usize) -> String {
+        let seen = |logs: &String| logs.matches(what).count() >= times;
+        let found = tokio::time::timeout(Duration::from_secs(10), self.logs.wait_for(seen))
             .await
             .map(|logs| logs.map(|l| l.clone()));
         match found {
             Ok(Ok(logs)) => logs,
-            _ => panic!("log line {what:?} never appeared in:\n{}", *self.logs.borrow()),
+            _ => panic!("log line {what:?} never appeared {times} times in:\n{}", *self.logs.borrow()),
         }
     }
 
@@ -133,7 +139,7 @@ async fn sigterm_flips_health_then_drains_every_accepted_request() {
         &format!("echo begun; while [ ! -f {} ]; do sleep 0.02; done; echo finished", gate.display()),
     );
     let mut wd = Process::spawn(&[
-        ("fprocess", slow.to_str().unwrap()),
+        ("fprocess", &slow),
         ("PORT", "0"),
         ("healthcheck_interval", "1s"),
         ("write_timeout", "20s"),
@@ -147,7 +153,9 @@ async fn sigterm_flips_health_then_drains_every_accepted_request() {
     assert_eq!(client().get(wd.url("/_/health")).send().await.unwrap().status(), 503);
     // Still accepting during the health-check interval; this request must finish too.
     let second = tokio::spawn(client().get(wd.url("/")).send());
-    wd.wait_for_log("No new connections allowed").await;
+    let logs = wd.wait_for_logs("Forking fprocess.", 2).await;
+    assert!(!logs.contains("No new connections allowed"), "accepted within the interval:\n{logs}");
+    wd.wait_for_log("No new connections allowed, draining: 2 requests").await;
 
     std::fs::write(&gate, "").unwrap();
     for request in [first, second] {
@@ -187,13 +195,13 @@ async fn log_lines_have_the_classic_watchdog_shape() {
 async fn function_stderr_is_logged_with_or_without_prefix() {
     let scripts = tempfile::tempdir().unwrap();
     let noisy = script(scripts.path(), "noisy.sh", "echo 'warming up' >&2; echo out");
-    let mut prefixed = Process::spawn(&[("fprocess", noisy.to_str().unwrap())]).await;
+    let mut prefixed = Process::spawn(&[("fprocess", &noisy)]).await;
     client().get(prefixed.url("/")).send().await.unwrap().text().await.unwrap();
     let logs = prefixed.wait_for_log("warming up").await;
     let line = logs.lines().find(|l| l.contains("warming up")).unwrap();
     assert!(line.ends_with(" stderr: warming up") && line.len() > 30, "{line}");
 
-    let mut raw = Process::spawn(&[("fprocess", noisy.to_str().unwrap()), ("prefix_logs", "false")]).await;
+    let mut raw = Process::spawn(&[("fprocess", &noisy), ("prefix_logs", "false")]).await;
     client().get(raw.url("/")).send().await.unwrap().text().await.unwrap();
     let logs = raw.wait_for_log("warming up").await;
     assert!(logs.lines().any(|l| l == "warming up"), "{logs}");
@@ -230,7 +238,7 @@ async fn http_mode_proxies_to_a_real_upstream_process_and_relays_sigterm_to_it()
     let upstream_url = format!("http://127.0.0.1:{inner_port}");
     let mut wd = Process::spawn(&[
         ("mode", "http"),
-        ("fprocess", upstream.to_str().unwrap()),
+        ("fprocess", &upstream),
         ("upstream_url", &upstream_url),
         ("healthcheck_interval", "100ms"),
     ])

@@ -34,7 +34,7 @@ async fn forked_processes_see_the_request_as_http_variables_and_the_watchdog_env
     let env = script(scripts.path(), "env.sh", "env | grep -E '^(Http_|greeting=)' | sort");
     for mode in ["streaming", "serializing"] {
         let wd = Embedded::start(&[
-            ("fprocess", env.to_str().unwrap()),
+            ("fprocess", &env),
             ("mode", mode),
             ("greeting", "hello"),
         ])
@@ -71,7 +71,7 @@ async fn streaming_output_reaches_the_client_before_the_process_exits() {
         "slow.sh",
         "echo first; while [ ! -f \"$TMPDIR/go\" ]; do sleep 0.02; done; echo second",
     );
-    let wd = Embedded::start(&[("fprocess", slow.to_str().unwrap())]).await;
+    let wd = Embedded::start(&[("fprocess", &slow)]).await;
     let response = client().get(wd.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let mut body = response.bytes_stream();
@@ -86,7 +86,7 @@ async fn a_child_that_fails_gets_500_with_its_exit_status_and_the_next_request_i
     let scripts = tempfile::tempdir().unwrap();
     let failing = script(scripts.path(), "fail.sh", "echo 'something broke' >&2; exit 3");
     for mode in ["streaming", "serializing"] {
-        let wd = Embedded::start(&[("fprocess", failing.to_str().unwrap()), ("mode", mode)]).await;
+        let wd = Embedded::start(&[("fprocess", &failing), ("mode", mode)]).await;
         for _ in 0..2 {
             let response = client().post(wd.url("/")).body("x").send().await.unwrap();
             assert_eq!(response.status(), 500, "{mode}");
@@ -139,7 +139,7 @@ async fn x_timeout_shortens_the_exec_timeout_for_one_request() {
 async fn a_timeout_after_output_started_aborts_the_streamed_body() {
     let scripts = tempfile::tempdir().unwrap();
     let partial = script(scripts.path(), "partial.sh", "echo partial; sleep 30");
-    let wd = Embedded::start(&[("fprocess", partial.to_str().unwrap()), ("exec_timeout", "400ms")]).await;
+    let wd = Embedded::start(&[("fprocess", &partial), ("exec_timeout", "400ms")]).await;
     let response = client().get(wd.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.bytes().await.is_err(), "the client must see a truncated body");
@@ -153,7 +153,7 @@ async fn excess_concurrency_gets_429_and_ready_reports_it() {
         "slow.sh",
         "echo started; while [ ! -f \"$TMPDIR/go\" ]; do sleep 0.02; done; echo done",
     );
-    let wd = Embedded::start(&[("fprocess", slow.to_str().unwrap()), ("max_inflight", "1")]).await;
+    let wd = Embedded::start(&[("fprocess", &slow), ("max_inflight", "1")]).await;
     let first = client().get(wd.url("/")).send().await.unwrap();
     assert_eq!(first.status(), 200);
 
@@ -202,7 +202,7 @@ async fn a_request_over_max_request_bytes_gets_413() {
 async fn a_client_that_disconnects_mid_stream_gets_its_process_killed() {
     let scripts = tempfile::tempdir().unwrap();
     let endless = script(scripts.path(), "endless.sh", "echo $$ > \"$TMPDIR/pid\"; exec yes");
-    let wd = Embedded::start(&[("fprocess", endless.to_str().unwrap()), ("max_inflight", "1")]).await;
+    let wd = Embedded::start(&[("fprocess", &endless), ("max_inflight", "1")]).await;
     let response = client().get(wd.url("/")).send().await.unwrap();
     let mut body = response.bytes_stream();
     assert!(!body.next().await.unwrap().unwrap().is_empty());
@@ -259,7 +259,7 @@ async fn ready_path_is_passed_to_the_function() {
         "if [ \"$Http_Path\" = /ready ] && [ ! -f \"$TMPDIR/ready\" ]; then exit 1; fi; echo ok",
     );
     let wd = Embedded::start(&[
-        ("fprocess", ready.to_str().unwrap()),
+        ("fprocess", &ready),
         ("mode", "serializing"),
         ("ready_path", "/ready"),
     ])

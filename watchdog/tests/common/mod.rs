@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use prometheus::Registry;
 use tokio::net::TcpListener;
@@ -62,12 +62,15 @@ impl Embedded {
     }
 }
 
-/// Writes an executable `#!/bin/sh` script named `name` under `dir`.
-pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+/// Writes a shell script named `name` under `dir` and returns the `fprocess` that runs it
+/// (`/bin/sh PATH`). Running it through `sh` rather than exec'ing the fresh file avoids
+/// ETXTBSY: another test thread forking while the file is open for writing would make a
+/// direct exec fail.
+pub fn script(dir: &Path, name: &str, body: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    format!("/bin/sh {}", path.display())
 }
 
 /// A client that never pools connections, so each request is independent.
