@@ -1,0 +1,269 @@
+//! In-process tests of the worker API (`tower::ServiceExt::oneshot`, no socket): real
+//! Candle models for the tasks and the bad-input table, the emulated backend for cache
+//! behaviour that would be slow with real models.
+
+use std::io::Cursor;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use super::*;
+use crate::config::Config;
+use crate::tasks::image::Classification;
+use crate::tasks::tensor::InferResponse;
+use crate::tasks::text::Embeddings;
+use crate::wire::{CacheOutcome, ErrorBody};
+
+struct Harness {
+    state: AppState,
+    dir: tempfile::TempDir,
+}
+
+fn harness(extra: &[(&str, &str)]) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("models");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut pairs = vec![
+        ("model_cache_dir".to_string(), dir.path().join("cache").display().to_string()),
+        ("allowed_roots".to_string(), root.display().to_string()),
+    ];
+    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = Config::from_iter(pairs).unwrap();
+    Harness { state: crate::build(&config, &Registry::new()).unwrap(), dir }
+}
+
+impl Harness {
+    fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("models")
+    }
+
+    async fn call(&self, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let resp = app(self.state.clone()).oneshot(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        (parts.status, parts.headers, body.collect().await.unwrap().to_bytes().to_vec())
+    }
+
+    async fn infer(&self, arch: &str, weights: &str, device: &str, body: impl Into<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+        self.infer_with(arch, weights, device, "application/octet-stream", body).await
+    }
+
+    async fn infer_with(&self, arch: &str, weights: &str, device: &str, ct: &str, body: impl Into<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let req = Request::post("/v1/infer")
+            .header(wire::MODEL, arch)
+            .header(wire::WEIGHTS, weights)
+            .header(wire::DEVICE, device)
+            .header(wire::FUNCTION, "test-fn")
+            .header(header::CONTENT_TYPE, ct)
+            .body(body.into())
+            .unwrap();
+        self.call(req).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Vec<u8>) {
+        let (s, _, b) = self.call(Request::get(path).body(Body::empty()).unwrap()).await;
+        (s, b)
+    }
+
+    async fn status(&self) -> WorkerStatus {
+        serde_json::from_slice(&self.get("/v1/status").await.1).unwrap()
+    }
+
+    async fn post_json(&self, path: &str, json: serde_json::Value) -> (StatusCode, Vec<u8>) {
+        let req = Request::post(path).header(header::CONTENT_TYPE, "application/json").body(Body::from(json.to_string())).unwrap();
+        let (s, _, b) = self.call(req).await;
+        (s, b)
+    }
+}
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 3 % 256) as u8, 90]));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
+}
+
+fn error_type(body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorBody>(body).map(|e| e.error_type).unwrap_or_else(|_| String::from_utf8_lossy(body).into())
+}
+
+const TINY_MLP: &str = "zoo://mlp?seed=3&input=4&width=8&depth=1&output=3";
+
+#[tokio::test]
+async fn an_image_is_classified_and_a_sentence_embedded_with_misses_then_hits_reported() {
+    let h = harness(&[("devices", "cpu:2"), ("device_memory", "512MiB")]);
+    let img = png(320, 200);
+    let (s, headers, body) = h.infer("resnet18", "zoo://resnet18?seed=1", "cpu:0", img.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let report = InferReport::from_headers(&headers).unwrap();
+    assert_eq!(report.cache.outcome, CacheOutcome::Miss);
+    assert_eq!(report.cache.model_key, "resnet18@zoo://resnet18?seed=1");
+    assert!(report.cache.model_bytes > 40_000_000);
+    let first: Classification = serde_json::from_slice(&body).unwrap();
+    assert_eq!(first.classes.len(), 5);
+    assert!(first.classes.windows(2).all(|w| w[0].score >= w[1].score));
+
+    let (s, headers, body) = h.infer("resnet18", "zoo://resnet18?seed=1", "cpu:0", img).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(InferReport::from_headers(&headers).unwrap().cache.outcome, CacheOutcome::Hit);
+    assert_eq!(serde_json::from_slice::<Classification>(&body).unwrap(), first, "same image, same answer");
+
+    let (s, headers, body) = h.infer_with("minilm", "zoo://minilm?seed=1", "cpu:1", "text/plain", "a sentence").await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(headers.get(wire::DEVICE).unwrap(), "cpu:1");
+    let e: Embeddings = serde_json::from_slice(&body).unwrap();
+    assert_eq!((e.embeddings.len(), e.dim, e.tokenizer.as_str()), (1, 384, "fallback"));
+    let norm: f32 = e.embeddings[0].iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3);
+
+    // Bad input for a resident model: a clear 400, and the model stays resident and usable.
+    let (s, _, body) = h.infer("resnet18", "zoo://resnet18?seed=1", "cpu:0", "not an image").await;
+    assert_eq!((s, error_type(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_input"));
+    let (s, _, _) = h.infer("resnet18", "zoo://resnet18?seed=1", "0", png(64, 64)).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let st = h.status().await;
+    assert_eq!(st.backend, "candle");
+    assert_eq!(st.devices[0].models.len(), 1);
+    assert_eq!(st.devices[1].models[0].arch, "minilm");
+    let metrics = String::from_utf8(h.get("/metrics").await.1).unwrap();
+    for needle in [
+        "locus_worker_cache_hits_total{device=\"cpu:0\",model=\"resnet18@zoo://resnet18?seed=1\"} 3",
+        "locus_worker_cache_misses_total{device=\"cpu:1\",model=\"minilm@zoo://minilm?seed=1\"} 1",
+        "locus_worker_device_memory_capacity_bytes{device=\"cpu:1\"} 536870912",
+        "locus_worker_request_failures_total{error_type=\"invalid_input\"} 1",
+        "locus_worker_backend_info{backend=\"candle\"} 1",
+        "locus_worker_inference_duration_seconds_count",
+        "locus_worker_load_duration_seconds_count",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}");
+    }
+}
+
+#[tokio::test]
+async fn raw_kserve_tensors_go_in_and_come_out_for_an_mlp() {
+    let h = harness(&[]);
+    let req = serde_json::json!({"id": "r1", "inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": [[1, 2, 3, 4], [0, 0, 0, 0]]}]});
+    let (s, _, body) = h.infer_with("mlp", TINY_MLP, "cpu:0", "application/json", req.to_string()).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let resp: InferResponse = serde_json::from_slice(&body).unwrap();
+    assert_eq!(resp.id.as_deref(), Some("r1"));
+    assert_eq!(resp.outputs[0].shape, vec![2, 3]);
+    assert_eq!(resp.outputs[0].data.len(), 6);
+
+    let wrong = serde_json::json!({"inputs": [{"name": "input", "shape": [1, 5], "datatype": "FP32", "data": [1, 2, 3, 4, 5]}]});
+    let (s, _, body) = h.infer_with("mlp", TINY_MLP, "cpu:0", "application/json", wrong.to_string()).await;
+    assert_eq!((s, error_type(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_input"));
+    assert!(String::from_utf8_lossy(&body).contains("[N, 4]"));
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_client_errors_and_the_worker_stays_healthy() {
+    let h = harness(&[("max_body_bytes", "1KiB"), ("allowed_schemes", "file,zoo")]);
+    let (s, _, _) = h.infer_with("mlp", TINY_MLP, "cpu:0", "application/json", r#"{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}"#).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Weights: a truncated file, and a file that holds another architecture.
+    let good = h.root().join("mlp.safetensors");
+    let config = crate::zoo::ModelConfig::from_params(crate::zoo::Arch::Mlp, &Default::default()).unwrap();
+    crate::zoo::write_generated(&config, 1, &good).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(h.root().join("cut.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let file = |name: &str| format!("file://{}", h.root().join(name).display());
+    let outside = tempfile::NamedTempFile::new().unwrap();
+
+    let cases: Vec<(&str, String, &str, StatusCode, &str)> = vec![
+        ("gpt9", "zoo://gpt9".into(), "cpu:0", StatusCode::BAD_REQUEST, "unknown_architecture"),
+        ("resnet18", "zoo://resnet50?seed=1".into(), "cpu:0", StatusCode::BAD_REQUEST, "invalid_weights_uri"),
+        ("mlp", "zoo://mlp?depth=zero".into(), "cpu:0", StatusCode::BAD_REQUEST, "invalid_weights_uri"),
+        ("mlp", "https://example.invalid/m.safetensors".into(), "cpu:0", StatusCode::BAD_REQUEST, "weights_scheme_not_allowed"),
+        ("mlp", "ftp://host/m.safetensors".into(), "cpu:0", StatusCode::BAD_REQUEST, "weights_scheme_not_allowed"),
+        ("mlp", format!("file://{}", outside.path().display()), "cpu:0", StatusCode::FORBIDDEN, "weights_outside_allowed_roots"),
+        ("mlp", format!("file://{}/../../etc/passwd", h.root().display()), "cpu:0", StatusCode::FORBIDDEN, "weights_outside_allowed_roots"),
+        ("mlp", file("missing.safetensors"), "cpu:0", StatusCode::NOT_FOUND, "weights_not_found"),
+        ("mlp", file("cut.safetensors"), "cpu:0", StatusCode::UNPROCESSABLE_ENTITY, "corrupt_weights"),
+        ("resnet18", file("mlp.safetensors"), "cpu:0", StatusCode::UNPROCESSABLE_ENTITY, "weights_mismatch"),
+        ("mlp", TINY_MLP.into(), "cpu:7", StatusCode::NOT_FOUND, "unknown_device"),
+    ];
+    for (arch, weights, device, status, kind) in cases {
+        let (s, headers, body) = h.infer(arch, &weights, device, "x").await;
+        assert_eq!((s, error_type(&body).as_str()), (status, kind), "{arch} {weights}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(headers.get(wire::ERROR_MARKER).unwrap(), "worker");
+    }
+    let (s, _, body) = h.infer("mlp", TINY_MLP, "cpu:0", vec![b'{'; 4096]).await;
+    assert_eq!((s, error_type(&body).as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    let missing = Request::post("/v1/infer").header(wire::MODEL, "mlp").body(Body::empty()).unwrap();
+    let (s, _, body) = h.call(missing).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains(wire::WEIGHTS));
+
+    // The good file loads from its allowed root; the earlier model is still resident.
+    let (s, body) = h.post_json("/v1/models/load", serde_json::json!({"model": {"arch": "mlp", "weights": file("mlp.safetensors")}})).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let keys: Vec<String> = h.status().await.devices[0].models.iter().map(|m| m.model_key.clone()).collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(h.get("/healthz").await.0, StatusCode::OK);
+    assert_eq!(h.get("/readyz").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_third_model_that_does_not_fit_evicts_the_least_recently_used_one() {
+    let h = harness(&[("backend", "emulated"), ("devices", "gpu:2"), ("device_memory", "200MB"), ("emulated_time_scale", "0")]);
+    for (arch, seed) in [("resnet18", 1), ("minilm", 1), ("resnet18", 1)] {
+        let (s, _, _) = h.infer(arch, &format!("zoo://{arch}?seed={seed}"), "gpu:1", "x").await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let (s, headers, body) = h.infer("resnet50", "zoo://resnet50", "gpu:1", "x").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains("\"emulated\":true"));
+    let report = InferReport::from_headers(&headers).unwrap();
+    assert_eq!(report.cache.outcome, CacheOutcome::Miss);
+    assert_eq!(report.cache.evicted, vec!["minilm@zoo://minilm?seed=1"]);
+    let st = h.status().await;
+    let order: Vec<&str> = st.devices[1].models.iter().map(|m| m.arch.as_str()).collect();
+    assert_eq!(order, vec!["resnet18", "resnet50"], "least-recently-used first");
+    assert_eq!(st.devices[1].used_bytes, st.devices[1].models.iter().map(|m| m.bytes).sum::<u64>());
+    assert!(st.devices[0].models.is_empty());
+
+    let (s, body) = h.post_json("/v1/models/evict", serde_json::json!({"device": "gpu:1", "model_key": "resnet18@zoo://resnet18?seed=1"})).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(serde_json::from_slice::<EvictResponse>(&body).unwrap().freed_bytes, 46_827_520);
+    let (s, body) = h.post_json("/v1/models/evict", serde_json::json!({"device": "gpu:1", "model_key": "resnet18@zoo://resnet18?seed=1"})).await;
+    assert_eq!((s, error_type(&body).as_str()), (StatusCode::NOT_FOUND, "not_resident"));
+    let too_big = serde_json::json!({"model": {"arch": "bert", "weights": "zoo://bert", "memory_bytes": 300_000_000u64}, "device": "gpu:0"});
+    let (s, body) = h.post_json("/v1/models/load", too_big).await;
+    assert_eq!((s, error_type(&body).as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "model_too_large"));
+    let metrics = String::from_utf8(h.get("/metrics").await.1).unwrap();
+    assert!(metrics.contains("locus_worker_evictions_total{device=\"gpu:1\",model=\"minilm@zoo://minilm?seed=1\",reason=\"capacity\"} 1"));
+    assert!(metrics.contains("locus_worker_backend_info{backend=\"emulated\"} 1"));
+}
+
+#[tokio::test]
+async fn sigterm_flips_readiness_then_drains_in_flight_requests_before_exiting() {
+    let h = harness(&[("backend", "emulated"), ("emulated_setup_ms", "0"), ("emulated_speed", "cpu"), ("emulated_time_scale", "3")]);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    let server = tokio::spawn(crate::serve(listener, h.state.clone(), std::time::Duration::from_millis(300), std::time::Duration::from_secs(10), shutdown));
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}");
+    // resnet18 on the CPU profile, times 3: about 350 ms of emulated inference.
+    let slow = client.post(format!("{url}/v1/infer")).header(wire::MODEL, "resnet18").header(wire::WEIGHTS, "zoo://resnet18").body("x").send();
+    let in_flight = tokio::spawn(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(h.state.lifecycle.is_draining());
+    let done = in_flight.await.unwrap().unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    server.await.unwrap().unwrap();
+    assert!(client.get(format!("{url}/healthz")).send().await.is_err(), "no longer listening");
+}
+
+use tokio::net::TcpListener;

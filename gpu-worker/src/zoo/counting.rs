@@ -49,7 +49,7 @@ pub fn total(taken: &Taken) -> u64 {
 
 impl SimpleBackend for CountingMmap {
     fn get(&self, s: Shape, name: &str, _: Init, dtype: DType, dev: &Device) -> Result<Tensor> {
-        let view = self.inner.get(name)?;
+        let view = self.inner.get(name).map_err(|_| candle_core::Error::Msg(format!("cannot find tensor {name}")))?;
         if view.shape() != s.dims() {
             return Err(candle_core::Error::UnexpectedShape {
                 msg: format!("shape mismatch for {name}"),
@@ -63,6 +63,7 @@ impl SimpleBackend for CountingMmap {
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> Result<Tensor> {
+        self.inner.get(name).map_err(|_| candle_core::Error::Msg(format!("cannot find tensor {name}")))?;
         let t = self.inner.load(name, dev)?.to_dtype(dtype)?;
         self.record(name, &t);
         Ok(t)
