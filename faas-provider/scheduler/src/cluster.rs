@@ -4,7 +4,7 @@
 //! the worker's own cache applies: bytes, eviction order, pins of in-flight requests,
 //! single-flight loads. Around the caches the cluster keeps the indexes that make a
 //! decision cheap with a thousand GPUs: the GPUs holding each model, and the up GPUs
-//! ordered by outstanding requests and by estimated time they run dry.
+//! ordered by outstanding requests, by estimated time they run dry, and by free room.
 
 use std::collections::BTreeSet;
 
@@ -89,18 +89,36 @@ pub struct Cluster {
     by_load: BTreeSet<(u32, u32)>,
     /// Up GPUs by (estimated free time, id).
     by_free: BTreeSet<(Micros, u32)>,
+    /// Up GPUs by (free cache bytes, id).
+    by_room: BTreeSet<(u64, u32)>,
+    /// Whether `by_free` and `by_room` are kept (only cost-aware placement reads them).
+    cost_indexes: bool,
+    /// Largest usable bytes of any GPU.
+    max_usable: u64,
 }
 
 impl Cluster {
-    /// An empty cluster whose caches evict in `eviction` order.
-    pub fn new(eviction: Eviction) -> Self {
-        Self { gpus: Vec::new(), eviction, holders: Vec::new(), by_load: BTreeSet::new(), by_free: BTreeSet::new() }
+    /// An empty cluster whose caches evict in `eviction` order. `cost_indexes` keeps
+    /// the GPUs ordered by estimated free time and by free room as well (see
+    /// [`Self::by_free`], [`Self::by_room`]); without it those iterators are empty.
+    pub fn new(eviction: Eviction, cost_indexes: bool) -> Self {
+        Self {
+            gpus: Vec::new(),
+            eviction,
+            holders: Vec::new(),
+            by_load: BTreeSet::new(),
+            by_free: BTreeSet::new(),
+            by_room: BTreeSet::new(),
+            cost_indexes,
+            max_usable: 0,
+        }
     }
 
     /// Adds a GPU, up and empty.
     pub fn add(&mut self, spec: GpuSpec) -> GpuId {
         let id = GpuId(self.gpus.len() as u32);
         let cache = self.empty_cache(&spec);
+        self.max_usable = self.max_usable.max(cache.usable_bytes());
         self.gpus.push(Gpu { spec, up: true, cache, held: Vec::new(), outstanding: 0, work_us: 0, head_start: 0 });
         self.index(id);
         id
@@ -149,15 +167,22 @@ impl Cluster {
         self.by_free.iter().map(|&(t, g)| (t, GpuId(g)))
     }
 
+    /// Up GPUs by free cache bytes, most room first.
+    pub fn by_room(&self) -> impl Iterator<Item = (u64, GpuId)> + '_ {
+        self.by_room.iter().rev().map(|&(b, g)| (b, GpuId(g)))
+    }
+
     /// Largest usable bytes of any GPU (what the largest admissible model may need).
     pub fn max_usable(&self) -> u64 {
-        self.gpus.iter().map(|g| g.cache.usable_bytes()).max().unwrap_or(0)
+        self.max_usable
     }
 
     /// Whether `request` can run on `gpu` now: it holds the model, or room can be made.
     pub fn can_admit(&self, gpu: GpuId, request: &Request) -> bool {
         let g = &self.gpus[gpu.0 as usize];
-        g.up && (g.cache.lookup(&request.model) != Lookup::Absent || g.cache.plan_admit(request.bytes).is_ok())
+        g.up && (g.cache.free_bytes() >= request.bytes
+            || g.cache.lookup(&request.model) != Lookup::Absent
+            || g.cache.plan_admit(request.bytes).is_ok())
     }
 
     /// Whether `gpu` holds `model` (resident or loading).
@@ -170,15 +195,21 @@ impl Cluster {
     pub fn assign(&mut self, gpu: GpuId, request: &Request, est_us: Micros, now: Micros) -> Result<Assigned, AdmitError> {
         let i = gpu.0 as usize;
         let model = request.model;
+        self.unindex(gpu);
         let assigned = if self.gpus[i].cache.pin(&model) {
             Assigned { hit: true, victims: Vec::new() }
         } else {
-            let victims = self.gpus[i].cache.begin_load(model, request.bytes)?;
+            let victims = match self.gpus[i].cache.begin_load(model, request.bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.index(gpu);
+                    return Err(e);
+                }
+            };
             self.forget(gpu, &victims);
             self.remember(gpu, model);
             Assigned { hit: false, victims }
         };
-        self.unindex(gpu);
         let g = &mut self.gpus[i];
         if g.outstanding == 0 {
             g.head_start = now;
@@ -194,6 +225,7 @@ impl Cluster {
     /// removes `est_us` of work.
     pub fn release(&mut self, gpu: GpuId, model: ModelId, bytes: u64, loader: bool, ok: bool, est_us: Micros, now: Micros) {
         let i = gpu.0 as usize;
+        self.unindex(gpu);
         if loader && self.gpus[i].cache.lookup(&model) == Lookup::Loading {
             if ok {
                 match self.gpus[i].cache.finish_load(&model, bytes) {
@@ -205,7 +237,6 @@ impl Cluster {
             }
         }
         self.gpus[i].cache.unpin(&model);
-        self.unindex(gpu);
         let g = &mut self.gpus[i];
         g.outstanding = g.outstanding.saturating_sub(1);
         g.work_us = g.work_us.saturating_sub(est_us);
@@ -216,6 +247,13 @@ impl Cluster {
     /// The worker reports `model` resident on `gpu` with `bytes`: settles a load the view
     /// knows of, or adopts one it did not. False if it could not be made to fit.
     pub fn loaded(&mut self, gpu: GpuId, model: ModelId, bytes: u64) -> bool {
+        self.unindex(gpu);
+        let ok = self.settle_loaded(gpu, model, bytes);
+        self.index(gpu);
+        ok
+    }
+
+    fn settle_loaded(&mut self, gpu: GpuId, model: ModelId, bytes: u64) -> bool {
         let i = gpu.0 as usize;
         match self.gpus[i].cache.lookup(&model) {
             Lookup::Resident => true,
@@ -246,10 +284,12 @@ impl Cluster {
     /// The worker evicted `model` from `gpu` (or never had it): drops it from the view
     /// unless requests still pin it. True if it was dropped.
     pub fn evicted(&mut self, gpu: GpuId, model: ModelId) -> bool {
+        self.unindex(gpu);
         let ok = self.gpus[gpu.0 as usize].cache.evict(&model).is_ok();
         if ok {
             self.forget(gpu, &[model]);
         }
+        self.index(gpu);
         ok
     }
 
@@ -279,7 +319,10 @@ impl Cluster {
         let g = &self.gpus[gpu.0 as usize];
         if g.up {
             self.by_load.insert((g.outstanding, gpu.0));
-            self.by_free.insert((g.free_at(), gpu.0));
+            if self.cost_indexes {
+                self.by_free.insert((g.free_at(), gpu.0));
+                self.by_room.insert((g.cache.free_bytes(), gpu.0));
+            }
         }
     }
 
@@ -287,7 +330,10 @@ impl Cluster {
         let g = &self.gpus[gpu.0 as usize];
         if g.up {
             self.by_load.remove(&(g.outstanding, gpu.0));
-            self.by_free.remove(&(g.free_at(), gpu.0));
+            if self.cost_indexes {
+                self.by_free.remove(&(g.free_at(), gpu.0));
+                self.by_room.remove(&(g.cache.free_bytes(), gpu.0));
+            }
         }
     }
 
@@ -330,13 +376,20 @@ impl Cluster {
                     return Err(format!("gpu {i}: {m:?} held but not cached or not indexed"));
                 }
             }
-            if g.up != self.by_load.contains(&(g.outstanding, i as u32)) || g.up != self.by_free.contains(&(g.free_at(), i as u32)) {
+            let cost = self.cost_indexes;
+            let indexed = [
+                self.by_load.contains(&(g.outstanding, i as u32)),
+                !cost && g.up || self.by_free.contains(&(g.free_at(), i as u32)),
+                !cost && g.up || self.by_room.contains(&(g.cache.free_bytes(), i as u32)),
+            ];
+            if indexed.iter().any(|x| *x != g.up) {
                 return Err(format!("gpu {i}: load index out of date"));
             }
         }
         let indexed: usize = self.holders.iter().map(Vec::len).sum();
         let held: usize = self.gpus.iter().map(|g| g.held.len()).sum();
-        if indexed != held || self.by_load.len() != self.by_free.len() {
+        let cost_ok = !self.cost_indexes || (self.by_load.len() == self.by_free.len() && self.by_load.len() == self.by_room.len());
+        if indexed != held || !cost_ok {
             return Err(format!("holder index has {indexed} entries for {held} held models"));
         }
         Ok(())

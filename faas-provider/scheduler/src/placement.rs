@@ -123,9 +123,9 @@ impl Scheduler {
             })
     }
 
-    /// `locus`: the GPU where the request is expected to finish first. A holder costs its
-    /// backlog; a non-holder costs its backlog plus the load, weighted by
-    /// `locus_load_weight` to charge the misses a load causes later.
+    /// `locus`: the GPU where the request is expected to start first. A holder costs its
+    /// backlog; a non-holder its backlog plus the load weighted by `locus_load_weight`,
+    /// plus one more load if it must evict (the victim will be missed later).
     fn locus(&self, request: &Request, now: Micros) -> Option<GpuId> {
         let holder = self
             .cluster
@@ -140,13 +140,22 @@ impl Scheduler {
                 return holder.map(|(_, g)| g);
             }
         }
-        let other = self
-            .cluster
-            .by_free()
-            .filter(|(_, g)| !self.cluster.holds(*g, request.model))
-            .take(8)
-            .find(|(_, g)| self.cluster.can_admit(*g, request))
-            .map(|(t, g)| (t.max(now) as f64 + load, g));
+        // Two candidates that do not hold it: the one free soonest, and the one with the
+        // most room. A load that must evict pays one more load (the victim's reload).
+        let fits = |g: &GpuId| !self.cluster.holds(*g, request.model) && self.cluster.can_admit(*g, request);
+        let soonest = self.cluster.by_free().map(|(_, g)| g).take(8).find(fits);
+        let roomiest = self.cluster.by_room().map(|(_, g)| g).take(8).find(fits);
+        let cost = |g: GpuId| {
+            let x = self.cluster.gpu(g)?;
+            let evicts = x.cache().free_bytes() < request.bytes;
+            let t = x.free_at().max(now) as f64 + load + if evicts { request.load_us as f64 } else { 0.0 };
+            Some((t, g))
+        };
+        let other = [soonest, roomiest]
+            .into_iter()
+            .flatten()
+            .filter_map(cost)
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         match (holder, other) {
             (Some((th, h)), Some((to, o))) => Some(if (th as f64) <= to { h } else { o }),
             (Some((_, h)), None) => Some(h),

@@ -109,7 +109,7 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler with no GPUs yet.
     pub fn new(config: SchedulerConfig) -> Self {
-        let cluster = Cluster::new(config.eviction());
+        let cluster = Cluster::new(config.eviction(), config.policy == PolicyKind::Locus);
         let rng = ChaCha8Rng::seed_from_u64(config.knobs.lb_seed);
         Self { config, cluster, queue: DispatchQueue::new(), inflight: HashMap::new(), rng, cursor: 0 }
     }

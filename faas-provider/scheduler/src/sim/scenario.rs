@@ -64,7 +64,7 @@ impl Default for Scenario {
             gpu_memory_bytes: 16 * GIB,
             reserve_bytes: 0,
             bandwidth_bytes_per_s: 12e9,
-            setup_ms: locus_vram::LoadCost::DEFAULT.setup_ms,
+            setup_ms: 1_000.0,
             model_overhead_bytes: 1_536 * MIB,
             popularity: "zipf:0.9".into(),
             load: 0.7,
