@@ -12,6 +12,9 @@ use axum::response::{IntoResponse, Response};
 use crate::models::ModelError;
 use crate::store::StoreError;
 
+/// Header naming the `error_type` of every provider-made error response.
+pub const ERROR_TYPE_HEADER: &str = "x-locus-error";
+
 /// Everything a provider route can answer besides success.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -122,7 +125,7 @@ impl IntoResponse for ProviderError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        headers.insert("x-locus-error", HeaderValue::from_static(self.error_type()));
+        headers.insert(ERROR_TYPE_HEADER, HeaderValue::from_static(self.error_type()));
         match self {
             ProviderError::Unauthorized => {
                 headers.insert(
@@ -138,5 +141,61 @@ impl IntoResponse for ProviderError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn store_failures_are_500_without_internal_details() {
+        let response = ProviderError::Store(StoreError::Backend("disk /dev/sda1 on fire".into())).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()["x-locus-error"], "store_backend");
+        assert_eq!(body_of(response).await, "internal store error\n");
+    }
+
+    #[tokio::test]
+    async fn proxy_errors_carry_the_openfaas_internal_header() {
+        for (error, status) in [
+            (ProviderError::NoFunctionName, StatusCode::BAD_REQUEST),
+            (ProviderError::NoEndpoints("fn1".into()), StatusCode::SERVICE_UNAVAILABLE),
+            (ProviderError::Unreachable("fn1".into()), StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            let response = error.into_response();
+            assert_eq!(response.status(), status);
+            assert_eq!(response.headers()["x-openfaas-internal"], "proxy");
+        }
+        let body = body_of(ProviderError::Unreachable("fn1".into()).into_response()).await;
+        assert_eq!(body, "Can't reach service for: fn1.\n");
+    }
+
+    #[tokio::test]
+    async fn messages_stay_on_one_line() {
+        let response = ProviderError::BadRequest("a\nb\r\nc".into()).into_response();
+        assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(body_of(response).await, "a b  c\n");
+    }
+
+    #[test]
+    fn every_store_outcome_has_its_contract_status() {
+        let cases = [
+            (StoreError::NotFound("x".into()), 404),
+            (StoreError::AlreadyExists("x".into()), 409),
+            (StoreError::NamespaceNotEmpty { name: "a".into(), functions: 1, secrets: 0 }, 409),
+            (StoreError::UnknownNamespace("a".into()), 400),
+            (StoreError::UnknownSecret { name: "s".into(), namespace: "a".into() }, 400),
+            (StoreError::DefaultNamespace("openfaas-fn".into()), 400),
+            (StoreError::Corrupt("x".into()), 500),
+        ];
+        for (error, status) in cases {
+            assert_eq!(ProviderError::Store(error).status().as_u16(), status);
+        }
     }
 }

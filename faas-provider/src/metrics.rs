@@ -1,10 +1,12 @@
 //! Prometheus metrics, registered into an injected [`Registry`] (never the default one).
 //!
-//! Two families: faas-provider's own `provider_http_*` (labels `code`, `method`, `path`,
-//! with parameterised routes reported by their template stem, e.g. `/system/function`),
-//! and the gateway's `gateway_*` names with the gateway's label names, so dashboards built
-//! for an OpenFaaS gateway work when the provider is scraped directly. The invocation
-//! series are fed by the data plane through [`Metrics::invocation_started`] and
+//! Three families: faas-provider's own `provider_http_*` (labels `code`, `method`,
+//! `path`, with parameterised routes reported by their template stem, e.g.
+//! `/system/function`); `locus_provider_request_failures_total{error_type}`, counting every
+//! provider-made error by the `error_type` of [`crate::error::ProviderError`]; and the
+//! gateway's `gateway_*` names with the gateway's label names, so dashboards built for an
+//! OpenFaaS gateway work when the provider is scraped directly. The invocation series are
+//! fed by the data plane through [`Metrics::invocation_started`] and
 //! [`Metrics::observe_invocation`]; `gateway_service_count` follows every deploy, update,
 //! scale and delete.
 
@@ -13,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{CounterVec, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry};
 
+use crate::error::ERROR_TYPE_HEADER;
 use crate::state::AppState;
 
 /// Histogram buckets (seconds) for every duration here: the gateway's, 5 ms … 10 s.
@@ -23,6 +26,7 @@ const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 pub struct Metrics {
     http_requests: CounterVec,
     http_duration: HistogramVec,
+    failures: CounterVec,
     invocations: CounterVec,
     invocation_seconds: HistogramVec,
     invocations_started: CounterVec,
@@ -47,6 +51,13 @@ impl Metrics {
                 .buckets(BUCKETS.to_vec()),
                 &http,
             )?,
+            failures: CounterVec::new(
+                Opts::new(
+                    "locus_provider_request_failures_total",
+                    "Provider API requests answered with a provider-made error, by error type.",
+                ),
+                &["error_type"],
+            )?,
             invocations: CounterVec::new(
                 Opts::new("gateway_function_invocation_total", "Completed function invocations."),
                 &function,
@@ -67,6 +78,7 @@ impl Metrics {
         };
         registry.register(Box::new(metrics.http_requests.clone()))?;
         registry.register(Box::new(metrics.http_duration.clone()))?;
+        registry.register(Box::new(metrics.failures.clone()))?;
         registry.register(Box::new(metrics.invocations.clone()))?;
         registry.register(Box::new(metrics.invocation_seconds.clone()))?;
         registry.register(Box::new(metrics.invocations_started.clone()))?;
@@ -80,6 +92,11 @@ impl Metrics {
         let labels = [code.as_str(), method, path];
         self.http_requests.with_label_values(&labels).inc();
         self.http_duration.with_label_values(&labels).observe(seconds);
+    }
+
+    /// Counts a provider-made error by its `error_type`.
+    pub fn observe_failure(&self, error_type: &str) {
+        self.failures.with_label_values(&[error_type]).inc();
     }
 
     /// Records an invocation of `function_name` (`name.namespace`) starting.
@@ -126,6 +143,9 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let method = request.method().to_string();
     let start = tokio::time::Instant::now();
     let response = next.run(request).await;
+    if let Some(error_type) = response.headers().get(ERROR_TYPE_HEADER).and_then(|v| v.to_str().ok()) {
+        state.metrics.observe_failure(error_type);
+    }
     if let Some(template) = template.filter(|t| t.starts_with("/system/")) {
         let seconds = start.elapsed().as_secs_f64();
         let code = response.status().as_u16();

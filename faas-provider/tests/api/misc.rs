@@ -48,6 +48,7 @@ async fn metrics_use_route_templates_and_the_gateway_service_gauge() {
         r#"provider_http_requests_total{code="404",method="GET",path="/system/function"} 1"#,
         r#"provider_http_requests_total{code="202",method="POST",path="/system/scale-function"} 1"#,
         r#"gateway_service_count{function_name="fn1.openfaas-fn"} 3"#,
+        r#"locus_provider_request_failures_total{error_type="not_found"} 1"#,
     ] {
         assert!(text.contains(line), "missing {line}\n{text}");
     }
