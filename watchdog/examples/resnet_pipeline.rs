@@ -61,7 +61,9 @@ fn friendlier(classification: Classification, top_k: usize) -> Answer {
         .into_iter()
         .take(top_k)
         .map(|class| Label {
-            label: class.label.unwrap_or_else(|| format!("class {}", class.index)),
+            label: class
+                .label
+                .unwrap_or_else(|| format!("class {}", class.index)),
             confidence_percent: (class.score * 1000.0).round() / 10.0,
         })
         .collect();
@@ -72,7 +74,10 @@ fn friendlier(classification: Classification, top_k: usize) -> Answer {
 }
 
 fn env(key: &str, default: &str) -> String {
-    std::env::var(key).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    std::env::var(key)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -86,11 +91,15 @@ async fn main() {
 async fn pipeline() -> Result<(), String> {
     let gateway = env("gateway_url", "http://127.0.0.1:8080");
     let model = env("model_function", "resnet18");
-    let top_k: usize = env("top_k", "3").parse().map_err(|_| "top_k must be a positive integer".to_string())?;
+    let top_k: usize = env("top_k", "3")
+        .parse()
+        .map_err(|_| "top_k must be a positive integer".to_string())?;
     let content_type = env("Http_Content_Type", "application/octet-stream");
 
     let mut image = Vec::new();
-    std::io::stdin().read_to_end(&mut image).map_err(|e| format!("reading the image: {e}"))?;
+    std::io::stdin()
+        .read_to_end(&mut image)
+        .map_err(|e| format!("reading the image: {e}"))?;
     if image.is_empty() {
         return Err("send an image as the request body".into());
     }
@@ -103,12 +112,21 @@ async fn pipeline() -> Result<(), String> {
         .await
         .map_err(|e| format!("calling {url}: {e}"))?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| format!("reading {url}: {e}"))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("reading {url}: {e}"))?;
     if !status.is_success() {
-        return Err(format!("{url} answered {status}: {}", String::from_utf8_lossy(&body)));
+        return Err(format!(
+            "{url} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
     }
-    let classification: Classification =
-        serde_json::from_slice(&body).map_err(|e| format!("{url} answered unexpected JSON: {e}"))?;
-    let answer = serde_json::to_vec(&friendlier(classification, top_k)).map_err(|e| e.to_string())?;
-    std::io::stdout().write_all(&answer).map_err(|e| format!("writing the answer: {e}"))
+    let classification: Classification = serde_json::from_slice(&body)
+        .map_err(|e| format!("{url} answered unexpected JSON: {e}"))?;
+    let answer =
+        serde_json::to_vec(&friendlier(classification, top_k)).map_err(|e| e.to_string())?;
+    std::io::stdout()
+        .write_all(&answer)
+        .map_err(|e| format!("writing the answer: {e}"))
 }

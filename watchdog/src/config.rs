@@ -150,7 +150,10 @@ impl Config {
     /// Loads from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         // `vars()` would panic on a non-UTF-8 variable; such variables are not ours.
-        Self::from_iter(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
+        Self::from_iter(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
     }
 
     /// Loads from key/value pairs (tests pass literals; the provider passes a function's env).
@@ -162,8 +165,10 @@ impl Config {
         K: Into<String>,
         V: Into<String>,
     {
-        let env: Vec<(String, String)> =
-            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let env: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         let raw: Raw = envy::from_iter(env.iter().cloned())?;
         let exact = |key: &str| {
             env.iter()
@@ -179,7 +184,10 @@ impl Config {
             Some("http") => Mode::Http,
             Some("static") => Mode::Static,
             Some(other) => {
-                return Err(invalid("mode", format!("unknown mode {other:?}; use http, streaming, serializing or static")));
+                return Err(invalid(
+                    "mode",
+                    format!("unknown mode {other:?}; use http, streaming, serializing or static"),
+                ));
             }
         };
         let fprocess: Vec<String> = raw
@@ -194,7 +202,10 @@ impl Config {
                 "provide a \"function_process\" or \"fprocess\" environmental variable for your function",
             ));
         }
-        let upstream_url = raw.http_upstream_url.or(raw.upstream_url).filter(|u| !u.is_empty());
+        let upstream_url = raw
+            .http_upstream_url
+            .or(raw.upstream_url)
+            .filter(|u| !u.is_empty());
         if mode == Mode::Http && upstream_url.is_none() {
             return Err(ConfigError::Missing(
                 "For \"mode=http\" you must specify a valid URL for \"http_upstream_url\"",
@@ -203,7 +214,10 @@ impl Config {
 
         let write_timeout = duration_or("write_timeout", raw.write_timeout, DEFAULT_TIMEOUT)?;
         if write_timeout.is_zero() {
-            return Err(invalid("write_timeout", "HTTP write timeout must be over 0s".into()));
+            return Err(invalid(
+                "write_timeout",
+                "HTTP write timeout must be over 0s".into(),
+            ));
         }
         let port = match exact("PORT") {
             Some(port) => parse_port("PORT", &port)?,
@@ -218,11 +232,19 @@ impl Config {
             mode,
             fprocess,
             upstream_url,
-            exec_timeout: Some(duration_or("exec_timeout", raw.exec_timeout, DEFAULT_TIMEOUT)?)
-                .filter(|d| !d.is_zero()),
+            exec_timeout: Some(duration_or(
+                "exec_timeout",
+                raw.exec_timeout,
+                DEFAULT_TIMEOUT,
+            )?)
+            .filter(|d| !d.is_zero()),
             read_timeout: duration_or("read_timeout", raw.read_timeout, DEFAULT_TIMEOUT)?,
             write_timeout,
-            healthcheck_interval: duration_or("healthcheck_interval", raw.healthcheck_interval, write_timeout)?,
+            healthcheck_interval: duration_or(
+                "healthcheck_interval",
+                raw.healthcheck_interval,
+                write_timeout,
+            )?,
             max_inflight: number_or("max_inflight", raw.max_inflight, 0)?,
             ready_path: raw.ready_path.filter(|p| !p.is_empty()),
             suppress_lock: flag(raw.suppress_lock.as_deref(), false),
@@ -235,7 +257,9 @@ impl Config {
             log_callid: flag(raw.log_callid.as_deref(), false),
             buffer_http_body: flag(raw.http_buffer_req_body.as_deref(), false)
                 || flag(raw.buffer_http.as_deref(), false),
-            static_path: PathBuf::from(raw.static_path.unwrap_or_else(|| "/home/app/public".into())),
+            static_path: PathBuf::from(
+                raw.static_path.unwrap_or_else(|| "/home/app/public".into()),
+            ),
             max_request_bytes: Some(number_or("max_request_bytes", raw.max_request_bytes, 0)?)
                 .filter(|n| *n > 0),
             port,
@@ -257,14 +281,22 @@ fn invalid(key: &'static str, reason: String) -> ConfigError {
     ConfigError::Invalid { key, reason }
 }
 
-fn duration_or(key: &'static str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
+fn duration_or(
+    key: &'static str,
+    value: Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     match value.filter(|v| !v.is_empty()) {
         Some(v) => duration::parse(&v).map_err(|e| invalid(key, e.to_string())),
         None => Ok(default),
     }
 }
 
-fn number_or<T: std::str::FromStr>(key: &'static str, value: Option<String>, default: T) -> Result<T, ConfigError> {
+fn number_or<T: std::str::FromStr>(
+    key: &'static str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, ConfigError> {
     match value.filter(|v| !v.is_empty()) {
         Some(v) => v
             .trim()

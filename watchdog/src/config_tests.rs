@@ -41,14 +41,21 @@ fn durations_accept_plain_seconds_and_go_durations_and_zero_exec_timeout_means_n
     assert_eq!(c.exec_timeout, None);
     assert_eq!(c.read_timeout, Duration::from_secs(5));
     assert_eq!(c.write_timeout, Duration::from_secs(90));
-    assert_eq!(c.healthcheck_interval, Duration::from_secs(90), "defaults to write_timeout");
+    assert_eq!(
+        c.healthcheck_interval,
+        Duration::from_secs(90),
+        "defaults to write_timeout"
+    );
     let c = load(&[("fprocess", "cat"), ("healthcheck_interval", "250ms")]).unwrap();
     assert_eq!(c.healthcheck_interval, Duration::from_millis(250));
 }
 
 #[test]
 fn knative_port_wins_over_the_lower_case_port() {
-    assert_eq!(load(&[("fprocess", "cat"), ("port", "9000")]).unwrap().port, 9000);
+    assert_eq!(
+        load(&[("fprocess", "cat"), ("port", "9000")]).unwrap().port,
+        9000
+    );
     let both = load(&[("fprocess", "cat"), ("port", "9000"), ("PORT", "9100")]).unwrap();
     assert_eq!(both.port, 9100);
     let reversed = load(&[("PORT", "9100"), ("fprocess", "cat"), ("port", "9000")]).unwrap();
@@ -142,5 +149,8 @@ fn bad_values_are_refused_naming_the_variable() {
 #[test]
 fn the_given_pairs_are_kept_for_child_processes() {
     let c = load(&[("fprocess", "cat"), ("greeting", "hello")]).unwrap();
-    assert!(c.env.contains(&("greeting".to_string(), "hello".to_string())));
+    assert!(
+        c.env
+            .contains(&("greeting".to_string(), "hello".to_string()))
+    );
 }

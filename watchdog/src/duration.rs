@@ -5,7 +5,9 @@ use std::time::Duration;
 
 /// Why a duration could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {0:?}: use seconds (\"30\") or a Go duration (\"30s\", \"1m30s\", \"250ms\")")]
+#[error(
+    "invalid duration {0:?}: use seconds (\"30\") or a Go duration (\"30s\", \"1m30s\", \"250ms\")"
+)]
 pub struct InvalidDuration(pub String);
 
 /// Parses plain non-negative integer seconds or a Go duration string.

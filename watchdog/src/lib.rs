@@ -96,8 +96,15 @@ pub fn app(state: AppState) -> Router {
             timeout: state.contract.config().exec_timeout,
         }) as Arc<dyn contract::ReadyProbe>
     });
-    let invoke = state.metrics.wrap(state.contract.wrap(Router::new().fallback_service(function)));
-    state.contract.routes("/_/health", "/_/ready", probe).merge(invoke)
+    let invoke = state.metrics.wrap(
+        state
+            .contract
+            .wrap(Router::new().fallback_service(function)),
+    );
+    state
+        .contract
+        .routes("/_/health", "/_/ready", probe)
+        .merge(invoke)
 }
 
 /// Runs the watchdog until `shutdown` resolves, then drains (not-ready, wait
@@ -144,7 +151,9 @@ pub async fn run(
         ready_path: config.ready_path.clone(),
     };
     let served = contract::serve(listeners.http, app(state), contract, shutdown).await;
-    function.stop(config.write_timeout.min(Duration::from_secs(10))).await;
+    function
+        .stop(config.write_timeout.min(Duration::from_secs(10)))
+        .await;
     let _ = metrics_stop.send(());
     if let Some(server) = metrics_server {
         match server.await {
@@ -157,8 +166,16 @@ pub async fn run(
 }
 
 fn log_start(config: &Config, listeners: &Listeners) {
-    let port = listeners.http.local_addr().map(|a| a.port()).unwrap_or(config.port);
-    tracing::info!("Watchdog mode: {}\tfprocess: {:?}", config.mode.as_str(), config.fprocess.join(" "));
+    let port = listeners
+        .http
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(config.port);
+    tracing::info!(
+        "Watchdog mode: {}\tfprocess: {:?}",
+        config.mode.as_str(),
+        config.fprocess.join(" ")
+    );
     if let Some(service) = &config.knative.service {
         tracing::info!(
             "Knative service: {service}\trevision: {}\tconfiguration: {}",

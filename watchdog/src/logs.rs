@@ -73,7 +73,9 @@ impl FormatTime for GoTime {
 pub fn go_timestamp(at: SystemTime) -> String {
     // RFC 3339 is `2006-01-02T15:04:05Z`; reshape it rather than redo calendar maths.
     let rfc = humantime::format_rfc3339_seconds(at).to_string();
-    rfc.trim_end_matches('Z').replacen('-', "/", 2).replacen('T', " ", 1)
+    rfc.trim_end_matches('Z')
+        .replacen('-', "/", 2)
+        .replacen('T', " ", 1)
 }
 
 /// Installs the Go-shaped formatter on stderr as the global subscriber (for the binary;

@@ -15,7 +15,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{StatusCode, header};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 use tokio::time::Instant;
 
 use crate::body::Holding;
@@ -43,17 +45,22 @@ impl Metrics {
             }
         }
         let requests_total = IntCounterVec::new(
-            Opts::new("http_requests_total", "total HTTP requests processed").const_labels(constant.clone()),
+            Opts::new("http_requests_total", "total HTTP requests processed")
+                .const_labels(constant.clone()),
             &["code", "method"],
         )?;
         let request_duration_seconds = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "Seconds spent serving HTTP requests.")
-                .const_labels(constant.clone())
-                .buckets(prometheus::DEFAULT_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Seconds spent serving HTTP requests.",
+            )
+            .const_labels(constant.clone())
+            .buckets(prometheus::DEFAULT_BUCKETS.to_vec()),
             &["code", "method"],
         )?;
         let requests_in_flight = IntGauge::with_opts(
-            Opts::new("http_requests_in_flight", "total HTTP requests in-flight").const_labels(constant),
+            Opts::new("http_requests_in_flight", "total HTTP requests in-flight")
+                .const_labels(constant),
         )?;
         registry.register(Box::new(requests_total.clone()))?;
         registry.register(Box::new(request_duration_seconds.clone()))?;
@@ -115,7 +122,9 @@ pub fn metrics_app(registry: Registry) -> Router {
             async move {
                 let mut buffer = Vec::new();
                 match TextEncoder::new().encode(&registry.gather(), &mut buffer) {
-                    Ok(()) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], buffer).into_response(),
+                    Ok(()) => {
+                        ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], buffer).into_response()
+                    }
                     Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
                 }
             }
@@ -138,12 +147,17 @@ mod tests {
             ..Knative::default()
         };
         let metrics = Metrics::new(&registry, &knative).unwrap();
-        let app = metrics.wrap(Router::new().route("/", axum::routing::post(|| async { StatusCode::CREATED })));
+        let app = metrics
+            .wrap(Router::new().route("/", axum::routing::post(|| async { StatusCode::CREATED })));
         let response = app
             .oneshot(Request::post("/").body(Body::empty()).unwrap())
             .await
             .unwrap();
-        assert_eq!(metrics.requests_in_flight.get(), 1, "in flight until the body is done");
+        assert_eq!(
+            metrics.requests_in_flight.get(),
+            1,
+            "in flight until the body is done"
+        );
         to_bytes(response.into_body(), usize::MAX).await.unwrap();
         assert_eq!(metrics.requests_in_flight.get(), 0);
 
@@ -151,13 +165,25 @@ mod tests {
             .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
             .await
             .unwrap();
-        let text = String::from_utf8(to_bytes(text.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+        let text = String::from_utf8(
+            to_bytes(text.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap();
         assert!(
             text.contains(r#"http_requests_total{code="201",method="post",service="fn"} 1"#),
             "{text}"
         );
-        assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
-        assert!(text.contains("http_requests_in_flight{service=\"fn\"} 0"), "{text}");
+        assert!(
+            text.contains("http_request_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(
+            text.contains("http_requests_in_flight{service=\"fn\"} 0"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ struct Process {
 
 impl Process {
     async fn spawn(env: &[(&str, &str)]) -> Self {
-        Self::try_spawn(env).await.unwrap_or_else(|(status, logs)| panic!("exited {status}: {logs}"))
+        Self::try_spawn(env)
+            .await
+            .unwrap_or_else(|(status, logs)| panic!("exited {status}: {logs}"))
     }
 
     /// Spawns the binary with a clean environment plus `env`; returns the exit status and
@@ -60,14 +62,23 @@ impl Process {
                 None => {
                     let status = child.wait().await.unwrap();
                     let mut logs = logs.clone();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), logs.wait_for(|l| !l.is_empty())).await;
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        logs.wait_for(|l| !l.is_empty()),
+                    )
+                    .await;
                     return Err((status, logs.borrow().clone()));
                 }
             }
         };
         // Later stdout lines (the function's own output) go to the log too.
         tokio::spawn(collect(stdout.into_inner(), tx));
-        Ok(Self { child, port, logs, _dir: dir })
+        Ok(Self {
+            child,
+            port,
+            logs,
+            _dir: dir,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -87,18 +98,28 @@ impl Process {
             .map(|logs| logs.map(|l| l.clone()));
         match found {
             Ok(Ok(logs)) => logs,
-            _ => panic!("log line {what:?} never appeared {times} times in:\n{}", *self.logs.borrow()),
+            _ => panic!(
+                "log line {what:?} never appeared {times} times in:\n{}",
+                *self.logs.borrow()
+            ),
         }
     }
 
     fn sigterm(&self) {
         let pid = i32::try_from(self.child.id().unwrap()).unwrap();
-        let status = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
     async fn exit_status(&mut self) -> ExitStatus {
-        tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await.expect("exits").unwrap()
+        tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("exits")
+            .unwrap()
     }
 }
 
@@ -118,13 +139,24 @@ async fn knative_port_wins_over_the_lower_case_port() {
     let held_port = held.local_addr().unwrap().port().to_string();
     let wd = Process::spawn(&[("fprocess", "cat"), ("port", &held_port), ("PORT", "0")]).await;
     assert_ne!(wd.port.to_string(), held_port);
-    assert_eq!(client().get(wd.url("/_/health")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(wd.url("/_/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn the_lower_case_port_is_used_when_port_is_unset() {
     let wd = Process::spawn(&[("fprocess", "cat"), ("port", "0")]).await;
-    assert_ne!(wd.port, 8080, "port=0 must bind an ephemeral port, not the default");
+    assert_ne!(
+        wd.port, 8080,
+        "port=0 must bind an ephemeral port, not the default"
+    );
     let response = client().post(wd.url("/")).body("hi").send().await.unwrap();
     assert_eq!(response.text().await.unwrap(), "hi");
 }
@@ -136,7 +168,10 @@ async fn sigterm_flips_health_then_drains_every_accepted_request() {
     let slow = script(
         scripts.path(),
         "slow.sh",
-        &format!("echo begun; while [ ! -f {} ]; do sleep 0.02; done; echo finished", gate.display()),
+        &format!(
+            "echo begun; while [ ! -f {} ]; do sleep 0.02; done; echo finished",
+            gate.display()
+        ),
     );
     let mut wd = Process::spawn(&[
         ("fprocess", &slow),
@@ -150,12 +185,24 @@ async fn sigterm_flips_health_then_drains_every_accepted_request() {
 
     wd.sigterm();
     wd.wait_for_log("Removing lock-file").await;
-    assert_eq!(client().get(wd.url("/_/health")).send().await.unwrap().status(), 503);
+    assert_eq!(
+        client()
+            .get(wd.url("/_/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
     // Still accepting during the health-check interval; this request must finish too.
     let second = tokio::spawn(client().get(wd.url("/")).send());
     let logs = wd.wait_for_logs("Forking fprocess.", 2).await;
-    assert!(!logs.contains("No new connections allowed"), "accepted within the interval:\n{logs}");
-    wd.wait_for_log("No new connections allowed, draining: 2 requests").await;
+    assert!(
+        !logs.contains("No new connections allowed"),
+        "accepted within the interval:\n{logs}"
+    );
+    wd.wait_for_log("No new connections allowed, draining: 2 requests")
+        .await;
 
     std::fs::write(&gate, "").unwrap();
     for request in [first, second] {
@@ -165,13 +212,21 @@ async fn sigterm_flips_health_then_drains_every_accepted_request() {
     }
     let status = wd.exit_status().await;
     assert!(status.success(), "{status:?}");
-    assert!(client().get(wd.url("/_/health")).send().await.is_err(), "no longer listening");
+    assert!(
+        client().get(wd.url("/_/health")).send().await.is_err(),
+        "no longer listening"
+    );
 }
 
 #[tokio::test]
 async fn log_lines_have_the_classic_watchdog_shape() {
     let mut wd = Process::spawn(&[("fprocess", "cat")]).await;
-    let response = client().post(wd.url("/")).body("hello world").send().await.unwrap();
+    let response = client()
+        .post(wd.url("/"))
+        .body("hello world")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.text().await.unwrap(), "hello world");
     let logs = wd.wait_for_log("Wrote 11 Bytes").await;
     let after_timestamp = |line: &str| -> Option<String> {
@@ -186,23 +241,57 @@ async fn log_lines_have_the_classic_watchdog_shape() {
         shape.then(|| message.to_string())
     };
     let messages: Vec<String> = logs.lines().filter_map(after_timestamp).collect();
-    assert!(messages.iter().any(|m| m.starts_with("Forking fprocess")), "{logs}");
-    assert!(messages.iter().any(|m| m.starts_with("Wrote 11 Bytes - Duration: ")), "{logs}");
-    assert!(messages.iter().any(|m| m.starts_with("POST / - 200 - ContentLength: 11B")), "{logs}");
+    assert!(
+        messages.iter().any(|m| m.starts_with("Forking fprocess")),
+        "{logs}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("Wrote 11 Bytes - Duration: ")),
+        "{logs}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("POST / - 200 - ContentLength: 11B")),
+        "{logs}"
+    );
 }
 
 #[tokio::test]
 async fn function_stderr_is_logged_with_or_without_prefix() {
     let scripts = tempfile::tempdir().unwrap();
-    let noisy = script(scripts.path(), "noisy.sh", "echo 'warming up' >&2; echo out");
+    let noisy = script(
+        scripts.path(),
+        "noisy.sh",
+        "echo 'warming up' >&2; echo out",
+    );
     let mut prefixed = Process::spawn(&[("fprocess", &noisy)]).await;
-    client().get(prefixed.url("/")).send().await.unwrap().text().await.unwrap();
+    client()
+        .get(prefixed.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let logs = prefixed.wait_for_log("warming up").await;
     let line = logs.lines().find(|l| l.contains("warming up")).unwrap();
-    assert!(line.ends_with(" stderr: warming up") && line.len() > 30, "{line}");
+    assert!(
+        line.ends_with(" stderr: warming up") && line.len() > 30,
+        "{line}"
+    );
 
     let mut raw = Process::spawn(&[("fprocess", &noisy), ("prefix_logs", "false")]).await;
-    client().get(raw.url("/")).send().await.unwrap().text().await.unwrap();
+    client()
+        .get(raw.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let logs = raw.wait_for_log("warming up").await;
     assert!(logs.lines().any(|l| l == "warming up"), "{logs}");
 }
@@ -243,16 +332,38 @@ async fn http_mode_proxies_to_a_real_upstream_process_and_relays_sigterm_to_it()
         ("healthcheck_interval", "100ms"),
     ])
     .await;
-    let response = client().post(wd.url("/any/path")).body("through two watchdogs").send().await.unwrap();
+    let response = client()
+        .post(wd.url("/any/path"))
+        .body("through two watchdogs")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "through two watchdogs");
-    assert_eq!(client().get(wd.url("/_/health")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(wd.url("/_/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     wd.sigterm();
     let status = wd.exit_status().await;
     assert!(status.success(), "{status:?}");
     let logs = wd.logs.borrow().clone();
-    assert!(logs.contains("Forwarding SIGTERM to function process"), "{logs}");
-    assert!(logs.contains("Forked function has terminated: exited with status 0"), "{logs}");
-    assert!(std::net::TcpStream::connect(("127.0.0.1", inner_port)).is_err(), "upstream stopped");
+    assert!(
+        logs.contains("Forwarding SIGTERM to function process"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("Forked function has terminated: exited with status 0"),
+        "{logs}"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", inner_port)).is_err(),
+        "upstream stopped"
+    );
 }

@@ -87,7 +87,18 @@ async fn a_failing_model_function_becomes_a_500_from_the_pipeline() {
         ("model_function", "broken"),
     ])
     .await;
-    let response = client().post(wd.url("/")).body("not really an image").send().await.unwrap();
+    let response = client()
+        .post(wd.url("/"))
+        .body("not really an image")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 500);
-    assert!(response.text().await.unwrap().contains("exited with status 1"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("exited with status 1")
+    );
 }

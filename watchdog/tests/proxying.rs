@@ -21,7 +21,11 @@ async fn upstream() -> String {
                 let (parts, body) = request.into_parts();
                 let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
                 let header = |name: &str| {
-                    parts.headers.get(name).map_or("-", |v| v.to_str().unwrap()).to_string()
+                    parts
+                        .headers
+                        .get(name)
+                        .map_or("-", |v| v.to_str().unwrap())
+                        .to_string()
                 };
                 format!(
                     "{} {} host={} forwarded={} xff={} xfp={} body={}",
@@ -44,7 +48,13 @@ async fn upstream() -> String {
         )
         .route(
             "/teapot",
-            get(|| async { (StatusCode::IM_A_TEAPOT, [("x-upstream", "yes")], Bytes::from_static(b"short and stout")) }),
+            get(|| async {
+                (
+                    StatusCode::IM_A_TEAPOT,
+                    [("x-upstream", "yes")],
+                    Bytes::from_static(b"short and stout"),
+                )
+            }),
         )
         .route("/ready", get(|| async { StatusCode::SERVICE_UNAVAILABLE }));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -54,7 +64,11 @@ async fn upstream() -> String {
 }
 
 async fn http_watchdog(upstream_url: &str, extra: &[(&str, &str)]) -> Embedded {
-    let mut pairs = vec![("mode", "http"), ("fprocess", "sleep 1000"), ("upstream_url", upstream_url)];
+    let mut pairs = vec![
+        ("mode", "http"),
+        ("fprocess", "sleep 1000"),
+        ("upstream_url", upstream_url),
+    ];
     pairs.extend_from_slice(extra);
     Embedded::start(&pairs).await
 }
@@ -97,7 +111,12 @@ async fn a_slow_upstream_gets_504_marked_internal() {
     assert_eq!(response.status(), 504);
     assert_eq!(response.headers()["x-openfaas-internal"], "of-watchdog");
     let shortened = http_watchdog(&upstream().await, &[("exec_timeout", "30s")]).await;
-    let response = client().get(shortened.url("/slow")).header("X-Timeout", "200ms").send().await.unwrap();
+    let response = client()
+        .get(shortened.url("/slow"))
+        .header("X-Timeout", "200ms")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 504);
 }
 
@@ -124,13 +143,31 @@ async fn a_child_that_exits_at_once_leaves_the_watchdog_unhealthy_but_answering_
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let unused = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let mut pairs = vec![("mode", "http"), ("fprocess", "false"), ("upstream_url", unused.as_str())];
+    let mut pairs = vec![
+        ("mode", "http"),
+        ("fprocess", "false"),
+        ("upstream_url", unused.as_str()),
+    ];
     pairs.push(("exec_timeout", "5s"));
     let wd = Embedded::start(&pairs).await;
     let response = client().get(wd.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 500);
-    assert!(response.text().await.unwrap().contains("Upstream HTTP request error"));
-    assert_eq!(client().get(wd.url("/_/health")).send().await.unwrap().status(), 503);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Upstream HTTP request error")
+    );
+    assert_eq!(
+        client()
+            .get(wd.url("/_/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
 }
 
 #[tokio::test]
@@ -138,8 +175,24 @@ async fn ready_is_delegated_to_ready_path_on_the_upstream() {
     let wd = http_watchdog(&upstream().await, &[("ready_path", "/ready")]).await;
     // A function request waits for the upstream, so readiness below is not a race.
     client().get(wd.url("/teapot")).send().await.unwrap();
-    assert_eq!(client().get(wd.url("/_/health")).send().await.unwrap().status(), 200);
-    assert_eq!(client().get(wd.url("/_/ready")).send().await.unwrap().status(), 503);
+    assert_eq!(
+        client()
+            .get(wd.url("/_/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client()
+            .get(wd.url("/_/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
 }
 
 #[tokio::test]
@@ -164,7 +217,11 @@ async fn static_mode_serves_files_index_html_and_404s() {
     std::fs::write(site.path().join("index.html"), "<h1>home</h1>").unwrap();
     std::fs::create_dir(site.path().join("css")).unwrap();
     std::fs::write(site.path().join("css/site.css"), "body{}").unwrap();
-    let wd = Embedded::start(&[("mode", "static"), ("static_path", site.path().to_str().unwrap())]).await;
+    let wd = Embedded::start(&[
+        ("mode", "static"),
+        ("static_path", site.path().to_str().unwrap()),
+    ])
+    .await;
 
     let home = client().get(wd.url("/")).send().await.unwrap();
     assert_eq!(home.status(), 200);
@@ -172,7 +229,26 @@ async fn static_mode_serves_files_index_html_and_404s() {
     assert_eq!(home.text().await.unwrap(), "<h1>home</h1>");
     let css = client().get(wd.url("/css/site.css")).send().await.unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
-    assert_eq!(client().get(wd.url("/missing.txt")).send().await.unwrap().status(), 404);
-    assert_eq!(client().get(wd.url("/../etc/passwd")).send().await.unwrap().status(), 404);
-    assert_eq!(client().post(wd.url("/")).send().await.unwrap().status(), 405);
+    assert_eq!(
+        client()
+            .get(wd.url("/missing.txt"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        client()
+            .get(wd.url("/../etc/passwd"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        client().post(wd.url("/")).send().await.unwrap().status(),
+        405
+    );
 }

@@ -35,8 +35,8 @@
 //! ```
 
 mod error;
-mod routes;
 mod limit;
+mod routes;
 mod serve;
 
 #[cfg(test)]
@@ -50,8 +50,10 @@ use ::http::HeaderMap;
 use tokio::sync::watch;
 
 pub use self::error::ContractError;
-pub use self::routes::{Deadline, ReadyProbe, enforce, X_DURATION_SECONDS, X_OPENFAAS_INTERNAL, X_TIMEOUT};
 pub use self::limit::InflightGuard;
+pub use self::routes::{
+    Deadline, ReadyProbe, X_DURATION_SECONDS, X_OPENFAAS_INTERNAL, X_TIMEOUT, enforce,
+};
 pub use self::serve::serve;
 
 use self::limit::Limiter;
@@ -258,7 +260,10 @@ impl Contract {
     /// and keep serving for `healthcheck_interval` so probes and routers notice.
     pub async fn begin_shutdown(&self, reason: &str) {
         let interval = self.inner.config.healthcheck_interval;
-        tracing::info!("{reason}: no new connections in {}", crate::duration::display(interval));
+        tracing::info!(
+            "{reason}: no new connections in {}",
+            crate::duration::display(interval)
+        );
         self.mark_not_ready();
         tokio::time::sleep(interval).await;
     }

@@ -101,7 +101,11 @@ async fn ready(State(state): State<ReadyState>, request: Request) -> Response {
 
 /// The middleware behind [`Contract::wrap`], for callers that need it on a subset of
 /// routes: `router.route_layer(axum::middleware::from_fn_with_state(contract, enforce))`.
-pub async fn enforce(State(contract): State<Contract>, mut request: Request, next: Next) -> Response {
+pub async fn enforce(
+    State(contract): State<Contract>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let guard = match contract.try_acquire() {
         Ok(guard) => guard,

@@ -74,7 +74,10 @@ pub async fn serve(
         graceful.shutdown().await;
         contract.drained().await;
     };
-    if tokio::time::timeout(config.write_timeout, drain).await.is_err() {
+    if tokio::time::timeout(config.write_timeout, drain)
+        .await
+        .is_err()
+    {
         tracing::warn!(
             "Drain deadline of {} reached; cutting off {} requests",
             crate::duration::display(config.write_timeout),

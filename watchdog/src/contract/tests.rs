@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::http::StatusCode;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::future::BoxFuture;
-use ::http::StatusCode;
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
@@ -20,11 +20,19 @@ fn get_req(path: &str) -> Request {
 }
 
 async fn body_text(response: Response) -> String {
-    String::from_utf8(to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap()
+    String::from_utf8(
+        to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap()
 }
 
 fn contract_with_lock(dir: &tempfile::TempDir) -> Contract {
-    Contract::new(ContractConfig::new("test-component").with_lock_file(Some(dir.path().join(".lock"))))
+    Contract::new(
+        ContractConfig::new("test-component").with_lock_file(Some(dir.path().join(".lock"))),
+    )
 }
 
 #[tokio::test]
@@ -78,14 +86,28 @@ async fn ready_is_429_while_the_in_flight_limit_is_reached() {
     let contract = Contract::new(ContractConfig::new("c").with_max_inflight(1));
     contract.mark_ready().unwrap();
     let app = contract.routes("/_/health", "/_/ready", None);
-    assert_eq!(app.clone().oneshot(get_req("/_/ready")).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.clone()
+            .oneshot(get_req("/_/ready"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     let slot = contract.try_acquire().unwrap();
     assert_eq!(
-        app.clone().oneshot(get_req("/_/ready")).await.unwrap().status(),
+        app.clone()
+            .oneshot(get_req("/_/ready"))
+            .await
+            .unwrap()
+            .status(),
         StatusCode::TOO_MANY_REQUESTS
     );
     drop(slot);
-    assert_eq!(app.oneshot(get_req("/_/ready")).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.oneshot(get_req("/_/ready")).await.unwrap().status(),
+        StatusCode::OK
+    );
 }
 
 struct Teapot;
@@ -133,7 +155,11 @@ async fn every_wrapped_response_carries_x_duration_seconds() {
     let app = contract.wrap(Router::new().route("/", get(|| async { "hi" })));
     let response = app.oneshot(get_req("/")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let seconds: f64 = response.headers()[X_DURATION_SECONDS].to_str().unwrap().parse().unwrap();
+    let seconds: f64 = response.headers()[X_DURATION_SECONDS]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(seconds >= 0.0);
 }
 
@@ -158,22 +184,36 @@ async fn a_handler_past_the_exec_timeout_gets_504_marked_internal() {
 
 #[tokio::test(start_paused = true)]
 async fn x_timeout_shortens_the_exec_timeout_but_never_lengthens_it() {
-    let contract = Contract::new(
-        ContractConfig::new("c").with_exec_timeout(Some(Duration::from_secs(10))),
-    );
+    let contract =
+        Contract::new(ContractConfig::new("c").with_exec_timeout(Some(Duration::from_secs(10))));
     let headers = |v: &str| {
         let mut h = ::http::HeaderMap::new();
         h.insert(X_TIMEOUT, v.parse().unwrap());
         h
     };
-    assert_eq!(contract.timeout_for(&headers("500ms")), Some(Duration::from_millis(500)));
-    assert_eq!(contract.timeout_for(&headers("1m")), Some(Duration::from_secs(10)));
-    assert_eq!(contract.timeout_for(&headers("nonsense")), Some(Duration::from_secs(10)));
-    assert_eq!(contract.timeout_for(&::http::HeaderMap::new()), Some(Duration::from_secs(10)));
+    assert_eq!(
+        contract.timeout_for(&headers("500ms")),
+        Some(Duration::from_millis(500))
+    );
+    assert_eq!(
+        contract.timeout_for(&headers("1m")),
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(
+        contract.timeout_for(&headers("nonsense")),
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(
+        contract.timeout_for(&::http::HeaderMap::new()),
+        Some(Duration::from_secs(10))
+    );
 
     let unlimited = Contract::new(ContractConfig::new("c").with_exec_timeout(None));
     assert_eq!(unlimited.timeout_for(&::http::HeaderMap::new()), None);
-    assert_eq!(unlimited.timeout_for(&headers("2s")), Some(Duration::from_secs(2)));
+    assert_eq!(
+        unlimited.timeout_for(&headers("2s")),
+        Some(Duration::from_secs(2))
+    );
 }
 
 #[tokio::test]
@@ -233,7 +273,9 @@ async fn serve_keeps_serving_for_the_healthcheck_interval_and_drains_accepted_re
             }
         }),
     );
-    let app = contract.routes("/_/health", "/_/ready", None).merge(contract.wrap(slow));
+    let app = contract
+        .routes("/_/health", "/_/ready", None)
+        .merge(contract.wrap(slow));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     contract.mark_ready().unwrap();
@@ -245,14 +287,26 @@ async fn serve_keeps_serving_for_the_healthcheck_interval_and_drains_accepted_re
     let client = reqwest::Client::new();
     let in_flight = tokio::spawn({
         let client = client.clone();
-        async move { client.get(format!("http://{addr}/slow")).send().await?.text().await }
+        async move {
+            client
+                .get(format!("http://{addr}/slow"))
+                .send()
+                .await?
+                .text()
+                .await
+        }
     });
     entered_rx.recv().await.unwrap();
     stop_tx.send(()).unwrap();
     // Not-ready is visible at once, while the listener still accepts.
     let mut health = reqwest::StatusCode::OK;
     for _ in 0..50 {
-        health = client.get(format!("http://{addr}/_/health")).send().await.unwrap().status();
+        health = client
+            .get(format!("http://{addr}/_/health"))
+            .send()
+            .await
+            .unwrap()
+            .status();
         if health == reqwest::StatusCode::SERVICE_UNAVAILABLE {
             break;
         }

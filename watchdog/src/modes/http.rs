@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use ::http::{HeaderMap, HeaderName, header};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use ::http::{HeaderMap, HeaderName, header};
 use tokio::process::Child;
 use tokio::sync::{Mutex, oneshot, watch};
 use tokio::time::Instant;
@@ -54,14 +54,28 @@ impl HttpFunction {
     /// Starts `fprocess` and the tasks that supervise it and wait for its port.
     pub(super) fn start(config: &Config, contract: Contract) -> Arc<Self> {
         let launcher = Launcher::new(config);
-        let base = config.upstream_url.clone().unwrap_or_default().trim_end_matches('/').to_string();
-        tracing::info!("Forking: {}, arguments: {:?}", launcher.program(), launcher.args());
+        let base = config
+            .upstream_url
+            .clone()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
+        tracing::info!(
+            "Forking: {}, arguments: {:?}",
+            launcher.program(),
+            launcher.args()
+        );
         let (state_tx, state) = watch::channel(Upstream::Starting);
         let (kill_tx, kill_rx) = oneshot::channel();
         let pid = match launcher.spawn_server() {
             Ok(child) => {
                 let pid = child.id();
-                tokio::spawn(supervise(child, kill_rx, state_tx.clone(), contract.clone()));
+                tokio::spawn(supervise(
+                    child,
+                    kill_rx,
+                    state_tx.clone(),
+                    contract.clone(),
+                ));
                 tokio::spawn(await_port(base.clone(), state_tx, contract));
                 pid
             }
@@ -106,7 +120,10 @@ impl HttpFunction {
             .await
             .is_ok();
         if !exited {
-            tracing::info!("Function process still running after {}; killing it", crate::duration::display(grace));
+            tracing::info!(
+                "Function process still running after {}; killing it",
+                crate::duration::display(grace)
+            );
             if let Some(kill) = self.kill.lock().await.take() {
                 let _ = kill.send(());
             }
@@ -116,7 +133,12 @@ impl HttpFunction {
 }
 
 /// Reaps the process; on exit marks the watchdog unhealthy so an orchestrator replaces it.
-async fn supervise(mut child: Child, kill: oneshot::Receiver<()>, state: watch::Sender<Upstream>, contract: Contract) {
+async fn supervise(
+    mut child: Child,
+    kill: oneshot::Receiver<()>,
+    state: watch::Sender<Upstream>,
+    contract: Contract,
+) {
     let status = tokio::select! {
         status = child.wait() => status,
         Ok(()) = kill => {
@@ -135,11 +157,18 @@ async fn supervise(mut child: Child, kill: oneshot::Receiver<()>, state: watch::
 /// Polls the upstream's port until it accepts a connection, then marks the watchdog ready.
 async fn await_port(base: String, state: watch::Sender<Upstream>, contract: Contract) {
     let authority = reqwest::Url::parse(&base).ok().and_then(|url| {
-        let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = url
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         Some((host, url.port_or_known_default()?))
     });
     let address = match authority {
-        Some(authority) => tokio::net::lookup_host(authority).await.ok().and_then(|mut a| a.next()),
+        Some(authority) => tokio::net::lookup_host(authority)
+            .await
+            .ok()
+            .and_then(|mut a| a.next()),
         None => None,
     };
     let Some(address) = address else {
@@ -168,7 +197,9 @@ async fn await_port(base: String, state: watch::Sender<Upstream>, contract: Cont
     });
     match contract.mark_ready() {
         Ok(()) => tracing::info!("Upstream {base} is accepting connections"),
-        Err(e) => tracing::info!("Cannot write lock file. To disable lock-file set env suppress_lock=true: {e}"),
+        Err(e) => tracing::info!(
+            "Cannot write lock file. To disable lock-file set env suppress_lock=true: {e}"
+        ),
     }
 }
 
@@ -192,7 +223,12 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    for name in HOP_BY_HOP.iter().copied().map(HeaderName::from_static).chain(named) {
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .map(HeaderName::from_static)
+        .chain(named)
+    {
         headers.remove(name);
     }
     headers.remove(header::TRANSFER_ENCODING);
@@ -209,13 +245,29 @@ pub(super) async fn handle(function: Arc<HttpFunction>, request: Request) -> Res
         // A cold request waits for the upstream's port, within its deadline (enforced
         // around this handler) or, without one, `start_wait`.
         let mut state = function.state.clone();
-        let waited = tokio::time::timeout(function.start_wait, state.wait_for(|s| *s != Upstream::Starting)).await;
+        let waited = tokio::time::timeout(
+            function.start_wait,
+            state.wait_for(|s| *s != Upstream::Starting),
+        )
+        .await;
         match waited.map(|r| r.map(|s| *s)) {
             Ok(Ok(Upstream::Up)) => {}
-            Ok(_) => return Err(FunctionError::Upstream("the function process is not running".into())),
-            Err(_) => return Err(FunctionError::Upstream("the function process is not accepting connections".into())),
+            Ok(_) => {
+                return Err(FunctionError::Upstream(
+                    "the function process is not running".into(),
+                ));
+            }
+            Err(_) => {
+                return Err(FunctionError::Upstream(
+                    "the function process is not accepting connections".into(),
+                ));
+            }
         }
-        let target = format!("{}{}", function.base, parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+        let target = format!(
+            "{}{}",
+            function.base,
+            parts.uri.path_and_query().map_or("/", |p| p.as_str())
+        );
         let mut headers = parts.headers.clone();
         strip_hop_by_hop(&mut headers);
         let too_large = Arc::new(AtomicBool::new(false));
@@ -225,7 +277,11 @@ pub(super) async fn handle(function: Arc<HttpFunction>, request: Request) -> Res
         } else {
             limited_stream(body, function.max_request_bytes, too_large.clone())
         };
-        let mut upstream = function.client.request(parts.method.clone(), target).headers(headers).body(body);
+        let mut upstream = function
+            .client
+            .request(parts.method.clone(), target)
+            .headers(headers)
+            .body(body);
         if let Some(deadline) = deadline {
             upstream = upstream.timeout(deadline.at.saturating_duration_since(Instant::now()));
         }
@@ -246,7 +302,11 @@ pub(super) async fn handle(function: Arc<HttpFunction>, request: Request) -> Res
             line.log(status.as_u16(), upstream.content_length().unwrap_or(0));
             let mut headers = upstream.headers().clone();
             strip_hop_by_hop(&mut headers);
-            let body = Body::from_stream(upstream.bytes_stream().map(|chunk| chunk.map_err(io::Error::other)));
+            let body = Body::from_stream(
+                upstream
+                    .bytes_stream()
+                    .map(|chunk| chunk.map_err(io::Error::other)),
+            );
             let mut response = Response::new(body);
             *response.status_mut() = status;
             *response.headers_mut() = headers;

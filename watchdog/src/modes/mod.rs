@@ -10,13 +10,13 @@ mod streaming;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::http::{HeaderValue, StatusCode, header};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Limited};
-use ::http::{HeaderValue, StatusCode, header};
 use tower::ServiceExt;
 
 use crate::config::{Config, Mode};
@@ -71,7 +71,9 @@ impl FunctionError {
     /// The status answered for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Spawn { .. } | Self::Failed(_) | Self::Upstream(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Spawn { .. } | Self::Failed(_) | Self::Upstream(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ClientBody(_) => StatusCode::BAD_REQUEST,
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -88,7 +90,10 @@ impl IntoResponse for FunctionError {
         };
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         headers.insert(X_OPENFAAS_INTERNAL, HeaderValue::from_static(COMPONENT));
         response
     }
@@ -111,11 +116,15 @@ impl Function {
     /// is logged and leaves the watchdog unhealthy but serving (each request gets 500).
     pub fn start(config: &Config, contract: &Contract) -> Self {
         match config.mode {
-            Mode::Streaming | Mode::Serializing => Self::Forking(Arc::new(process::Forking::new(config))),
+            Mode::Streaming | Mode::Serializing => {
+                Self::Forking(Arc::new(process::Forking::new(config)))
+            }
             Mode::Http => Self::Http(HttpFunction::start(config, contract.clone())),
             Mode::Static => {
                 tracing::info!("Serving files at: {}", config.static_path.display());
-                Self::Static(Arc::new(static_files::StaticFiles::new(config.static_path.clone())))
+                Self::Static(Arc::new(static_files::StaticFiles::new(
+                    config.static_path.clone(),
+                )))
             }
         }
     }
@@ -129,10 +138,16 @@ impl Function {
     /// The router answering every function path (used as the app's fallback).
     pub fn router(&self) -> Router {
         match self.clone() {
-            Self::Forking(f) if f.streaming => Router::new().fallback(move |r: Request| streaming::handle(f.clone(), r)),
-            Self::Forking(f) => Router::new().fallback(move |r: Request| serializing::handle(f.clone(), r)),
+            Self::Forking(f) if f.streaming => {
+                Router::new().fallback(move |r: Request| streaming::handle(f.clone(), r))
+            }
+            Self::Forking(f) => {
+                Router::new().fallback(move |r: Request| serializing::handle(f.clone(), r))
+            }
             Self::Http(f) => Router::new().fallback(move |r: Request| http::handle(f.clone(), r)),
-            Self::Static(f) => Router::new().fallback(move |r: Request| static_files::handle(f.clone(), r)),
+            Self::Static(f) => {
+                Router::new().fallback(move |r: Request| static_files::handle(f.clone(), r))
+            }
         }
     }
 
@@ -181,7 +196,10 @@ impl ReadyProbe for ReadyPath {
 }
 
 /// Refuses a request whose declared `Content-Length` is over `limit` before any work.
-pub(crate) fn check_declared_length(headers: &::http::HeaderMap, limit: Option<u64>) -> Result<(), FunctionError> {
+pub(crate) fn check_declared_length(
+    headers: &::http::HeaderMap,
+    limit: Option<u64>,
+) -> Result<(), FunctionError> {
     let Some(limit) = limit else { return Ok(()) };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -206,7 +224,10 @@ pub(crate) async fn read_body(body: Body, limit: Option<u64>) -> Result<Bytes, F
                     FunctionError::ClientBody(e.to_string())
                 }
             }),
-        None => body.collect().await.map_err(|e| FunctionError::ClientBody(e.to_string())),
+        None => body
+            .collect()
+            .await
+            .map_err(|e| FunctionError::ClientBody(e.to_string())),
     };
     result.map(|collected| collected.to_bytes())
 }

@@ -60,7 +60,10 @@ impl Launcher {
 
     /// Spawns the process with piped stdio and `extra_env` on top of the watchdog's
     /// environment. Its stderr is relayed to the log; it is killed if the handle drops.
-    pub(super) fn spawn(&self, extra_env: Vec<(OsString, OsString)>) -> Result<Child, FunctionError> {
+    pub(super) fn spawn(
+        &self,
+        extra_env: Vec<(OsString, OsString)>,
+    ) -> Result<Child, FunctionError> {
         let mut command = Command::new(self.program());
         command
             .args(self.argv.iter().skip(1))
@@ -118,7 +121,11 @@ pub(super) fn terminate(pid: u32) -> std::io::Result<()> {
     // have been recycled for another process.
     #[allow(unsafe_code)]
     let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// The `Http_*` variables for a request: every header as `Http_<Canonical_Name>` (first
@@ -129,7 +136,10 @@ pub(super) fn request_env(parts: &Parts) -> Vec<(OsString, OsString)> {
     let mut seen = std::collections::HashSet::new();
     for (name, value) in &parts.headers {
         // Go promotes Host and Transfer-Encoding out of the header map.
-        if name == ::http::header::HOST || name == ::http::header::TRANSFER_ENCODING || !seen.insert(name) {
+        if name == ::http::header::HOST
+            || name == ::http::header::TRANSFER_ENCODING
+            || !seen.insert(name)
+        {
             continue;
         }
         let key = format!("Http_{}", canonical(name.as_str()).replace('-', "_"));
@@ -144,12 +154,20 @@ pub(super) fn request_env(parts: &Parts) -> Vec<(OsString, OsString)> {
         .headers
         .get(::http::header::HOST)
         .map(|h| h.as_bytes().to_vec())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes().to_vec()));
+        .or_else(|| {
+            parts
+                .uri
+                .authority()
+                .map(|a| a.as_str().as_bytes().to_vec())
+        });
     if let Some(host) = host {
         env.push(("Http_Host".into(), OsString::from_vec(host)));
     }
     if let Some(te) = parts.headers.get(::http::header::TRANSFER_ENCODING) {
-        env.push(("Http_Transfer_Encoding".into(), OsString::from_vec(te.as_bytes().to_vec())));
+        env.push((
+            "Http_Transfer_Encoding".into(),
+            OsString::from_vec(te.as_bytes().to_vec()),
+        ));
     }
     env
 }
@@ -159,7 +177,11 @@ fn canonical(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = true;
     for c in name.chars() {
-        out.push(if upper { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() });
+        out.push(if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
         upper = c == '-';
     }
     out
@@ -180,7 +202,10 @@ impl RequestLine {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         Self {
             method: parts.method.to_string(),
-            uri: parts.uri.path_and_query().map_or_else(|| "/".into(), |p| p.to_string()),
+            uri: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".into(), |p| p.to_string()),
             call_id: log_callid.then(|| header("x-call-id").unwrap_or("none").to_string()),
             // Kubelet probes would flood the logs, as of-watchdog notes.
             quiet: header("user-agent").is_some_and(|ua| ua.starts_with("kube-probe")),
@@ -196,14 +221,25 @@ impl RequestLine {
         let seconds = self.started.elapsed().as_secs_f64();
         let size = logs::human_size(bytes);
         match &self.call_id {
-            Some(id) => tracing::info!("{} {} - {status} - ContentLength: {size} ({seconds:.4}s) [{id}]", self.method, self.uri),
-            None => tracing::info!("{} {} - {status} - ContentLength: {size} ({seconds:.4}s)", self.method, self.uri),
+            Some(id) => tracing::info!(
+                "{} {} - {status} - ContentLength: {size} ({seconds:.4}s) [{id}]",
+                self.method,
+                self.uri
+            ),
+            None => tracing::info!(
+                "{} {} - {status} - ContentLength: {size} ({seconds:.4}s)",
+                self.method,
+                self.uri
+            ),
         }
     }
 
     /// Logs the classic watchdog's completion line, `Wrote 11 Bytes - Duration: 0.001234s`.
     pub(super) fn log_wrote(&self, bytes: u64) {
-        tracing::info!("Wrote {bytes} Bytes - Duration: {:.6}s", self.started.elapsed().as_secs_f64());
+        tracing::info!(
+            "Wrote {bytes} Bytes - Duration: {:.6}s",
+            self.started.elapsed().as_secs_f64()
+        );
     }
 }
 
@@ -232,7 +268,11 @@ mod tests {
                 .body(())
                 .unwrap(),
         );
-        let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            env.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("Http_Content_Type"), Some("text/plain"));
         assert_eq!(get("Http_X_Call_Id"), Some("abc"));
         assert_eq!(get("Http_Method"), Some("POST"));
@@ -240,7 +280,12 @@ mod tests {
         assert_eq!(get("Http_Path"), Some("/sub/path"));
         assert_eq!(get("Http_Host"), Some("fn.local"));
         assert_eq!(get("Http_Transfer_Encoding"), Some("chunked"));
-        assert_eq!(env.iter().filter(|(k, _)| k == "Http_Transfer_Encoding").count(), 1);
+        assert_eq!(
+            env.iter()
+                .filter(|(k, _)| k == "Http_Transfer_Encoding")
+                .count(),
+            1
+        );
     }
 
     #[test]

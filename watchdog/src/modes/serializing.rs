@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use ::http::{HeaderValue, header};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use ::http::{HeaderValue, header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 

@@ -4,10 +4,10 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use ::http::{Method, StatusCode, header};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use ::http::{Method, StatusCode, header};
 
 /// The root being served.
 #[derive(Debug)]
@@ -38,7 +38,11 @@ impl StaticFiles {
 pub(super) async fn handle(files: Arc<StaticFiles>, request: Request) -> Response {
     let method = request.method().clone();
     if method != Method::GET && method != Method::HEAD {
-        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")]).into_response();
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+        )
+            .into_response();
     }
     let Some(mut path) = files.resolve(request.uri().path()) else {
         return StatusCode::NOT_FOUND.into_response();
@@ -50,18 +54,33 @@ pub(super) async fn handle(files: Arc<StaticFiles>, request: Request) -> Respons
         Ok(content) => {
             let content_type = content_type(&path);
             let length = content.len();
-            let body = if method == Method::HEAD { Body::empty() } else { Body::from(content) };
+            let body = if method == Method::HEAD {
+                Body::empty()
+            } else {
+                Body::from(content)
+            };
             (
-                [(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_LENGTH, length.to_string())],
+                [
+                    (header::CONTENT_TYPE, content_type.to_string()),
+                    (header::CONTENT_LENGTH, length.to_string()),
+                ],
                 body,
             )
                 .into_response()
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (StatusCode::FORBIDDEN, "403 Forbidden\n").into_response(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            (StatusCode::FORBIDDEN, "403 Forbidden\n").into_response()
+        }
         Err(e) => {
             tracing::info!("Error reading {}: {e}", path.display());
-            (StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error\n").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error\n",
+            )
+                .into_response()
         }
     }
 }
@@ -85,7 +104,11 @@ fn percent_decode(path: &str) -> Option<String> {
 }
 
 fn content_type(path: &Path) -> &'static str {
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match extension.as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
         "css" => "text/css; charset=utf-8",
@@ -112,8 +135,14 @@ mod tests {
     #[test]
     fn paths_that_climb_out_of_the_root_are_refused() {
         let files = StaticFiles::new(PathBuf::from("/srv/site"));
-        assert_eq!(files.resolve("/a/b.txt"), Some(PathBuf::from("/srv/site/a/b.txt")));
-        assert_eq!(files.resolve("/a%20b.txt"), Some(PathBuf::from("/srv/site/a b.txt")));
+        assert_eq!(
+            files.resolve("/a/b.txt"),
+            Some(PathBuf::from("/srv/site/a/b.txt"))
+        );
+        assert_eq!(
+            files.resolve("/a%20b.txt"),
+            Some(PathBuf::from("/srv/site/a b.txt"))
+        );
         assert_eq!(files.resolve("/../etc/passwd"), None);
         assert_eq!(files.resolve("/%2e%2e/etc/passwd"), None);
     }

@@ -11,12 +11,12 @@
 use std::io;
 use std::sync::Arc;
 
+use ::http::{HeaderValue, StatusCode, header};
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use futures::StreamExt;
-use ::http::{HeaderValue, StatusCode, header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, oneshot};
@@ -71,11 +71,15 @@ pub(super) async fn handle(function: Arc<Forking>, request: Request) -> Response
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     match head_rx.await {
         Ok(Head::Streaming(first, rest)) => {
-            let rest = futures::stream::unfold(rest, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+            let rest = futures::stream::unfold(rest, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            });
             let body = Body::from_stream(futures::stream::once(async { Ok(first) }).chain(rest));
             ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }
-        Ok(Head::Finished(Ok(()))) => ([(header::CONTENT_TYPE, content_type)], Body::empty()).into_response(),
+        Ok(Head::Finished(Ok(()))) => {
+            ([(header::CONTENT_TYPE, content_type)], Body::empty()).into_response()
+        }
         Ok(Head::Finished(Err(e))) => e.into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
@@ -184,7 +188,9 @@ async fn supervise(mut job: Job) {
 
     let result = match stop {
         Stop::Eof => finish(&mut job, feeder_done).await,
-        Stop::Timeout => Err(FunctionError::Timeout(job.deadline.map_or_else(Default::default, |d| d.timeout))),
+        Stop::Timeout => Err(FunctionError::Timeout(
+            job.deadline.map_or_else(Default::default, |d| d.timeout),
+        )),
         Stop::Input(e) => Err(e),
         Stop::ClientGone => {
             kill(&mut job.child).await;
@@ -203,7 +209,9 @@ async fn supervise(mut job: Job) {
     let succeeded = result.is_ok();
     let status = match job.head.take() {
         Some(head) => {
-            let status = result.as_ref().map_or_else(|e| e.status().as_u16(), |()| 200);
+            let status = result
+                .as_ref()
+                .map_or_else(|e| e.status().as_u16(), |()| 200);
             let _ = head.send(Head::Finished(result));
             status
         }
@@ -243,7 +251,9 @@ async fn finish(job: &mut Job, feeder_done: bool) -> Result<(), FunctionError> {
     match status {
         Ok(status) if status.success() => Ok(()),
         Ok(status) => Err(FunctionError::Failed(describe(status))),
-        Err(e) => Err(FunctionError::Failed(format!("could not be waited for: {e}"))),
+        Err(e) => Err(FunctionError::Failed(format!(
+            "could not be waited for: {e}"
+        ))),
     }
 }
 

@@ -33,19 +33,30 @@ impl Embedded {
 
     /// As [`Embedded::start`] with a given `TMPDIR`.
     pub async fn start_in(dir: tempfile::TempDir, pairs: &[(&str, &str)]) -> Self {
-        let mut env: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         env.push(("TMPDIR".into(), dir.path().display().to_string()));
         let config = Config::from_iter(env).expect("valid config");
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (addr, metrics_addr) = (http.local_addr().unwrap(), metrics.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let listeners = Listeners { http, metrics: Some(metrics) };
+        let listeners = Listeners {
+            http,
+            metrics: Some(metrics),
+        };
         let task = tokio::spawn(watchdog::run(listeners, config, Registry::new(), async {
             let _ = stopped.await;
         }));
-        Self { addr, metrics_addr, dir, stop: Some(stop), task }
+        Self {
+            addr,
+            metrics_addr,
+            dir,
+            stop: Some(stop),
+            task,
+        }
     }
 
     /// `http://127.0.0.1:PORT` + `path`.
@@ -75,5 +86,9 @@ pub fn script(dir: &Path, name: &str, body: &str) -> String {
 
 /// A client that never pools connections, so each request is independent.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().pool_max_idle_per_host(0).no_proxy().build().unwrap()
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .no_proxy()
+        .build()
+        .unwrap()
 }
