@@ -50,7 +50,8 @@ struct ReadyState {
 }
 
 impl Contract {
-    /// A router answering `GET health_path` and `GET ready_path` (other methods get 405).
+    /// A router answering `GET health_path` and `GET ready_path` (other methods get 405),
+    /// with `X-Duration-Seconds` on every answer.
     /// Call it once per pair of paths and merge the routers to serve several pairs
     /// (`/_/health` + `/healthz`). These routes bypass the in-flight limit.
     pub fn routes(
@@ -67,6 +68,7 @@ impl Contract {
             .route(health_path, get(health))
             .route(ready_path, get(ready))
             .with_state(state)
+            .layer(middleware::from_fn(stamp_duration))
     }
 
     /// Applies the contract to `router` (every route and its fallback): 429 beyond
@@ -141,6 +143,12 @@ pub async fn enforce(
     };
     let response = with_duration(response, started);
     response.map(|body| Holding::wrap(body, guard))
+}
+
+/// `X-Duration-Seconds` alone, for the health and readiness routes.
+async fn stamp_duration(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    with_duration(next.run(request).await, started)
 }
 
 /// Sets `X-Duration-Seconds` to the time since `started`, unless the handler already did.

@@ -48,6 +48,7 @@ async fn health_is_503_until_ready_then_200_ok_until_the_lock_file_is_deleted() 
     assert!(dir.path().join(".lock").exists());
     let ok = app.clone().oneshot(get_req("/_/health")).await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
+    assert!(ok.headers().contains_key(X_DURATION_SECONDS));
     assert_eq!(body_text(ok).await, "OK");
 
     std::fs::remove_file(dir.path().join(".lock")).unwrap();
@@ -319,4 +320,50 @@ async fn serve_keeps_serving_for_the_healthcheck_interval_and_drains_accepted_re
     assert_eq!(in_flight.await.unwrap().unwrap(), "finished");
     server.await.unwrap().unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn serve_gives_up_on_requests_still_running_at_the_write_timeout() {
+    let contract = Contract::new(
+        ContractConfig::new("c")
+            .with_healthcheck_interval(Duration::ZERO)
+            .with_write_timeout(Duration::from_millis(200)),
+    );
+    let (entered_tx, mut entered_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let stuck = Router::new().route(
+        "/stuck",
+        get(move || {
+            let entered = entered_tx.clone();
+            async move {
+                entered.send(()).await.unwrap();
+                std::future::pending::<()>().await;
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    contract.mark_ready().unwrap();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        listener,
+        contract.wrap(stuck),
+        contract.clone(),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let request = tokio::spawn(reqwest::get(format!("http://{addr}/stuck")));
+    entered_rx.recv().await.unwrap();
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve returns after the drain deadline")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        contract.in_flight(),
+        1,
+        "the stuck request was still running"
+    );
+    request.abort();
 }
