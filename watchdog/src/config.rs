@@ -110,6 +110,9 @@ pub struct Config {
     pub port: u16,
     /// `metrics_port`: default 8081.
     pub metrics_port: u16,
+    /// Address both ports bind to (`bind_address`, a Locus extension): default `0.0.0.0`
+    /// as of-watchdog; the provider's local process runtime can use `127.0.0.1`.
+    pub bind_address: std::net::IpAddr,
     /// The Knative identity, used in logs and as constant metric labels.
     pub knative: Knative,
     /// Every pair the configuration was loaded from, passed on to child processes so an
@@ -142,6 +145,7 @@ struct Raw {
     static_path: Option<String>,
     max_request_bytes: Option<String>,
     metrics_port: Option<String>,
+    bind_address: Option<String>,
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -266,6 +270,13 @@ impl Config {
             metrics_port: match raw.metrics_port {
                 Some(p) => parse_port("metrics_port", &p)?,
                 None => 8081,
+            },
+            bind_address: match raw.bind_address.filter(|a| !a.is_empty()) {
+                Some(a) => a
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid("bind_address", format!("{a:?} is not an IP address")))?,
+                None => std::net::IpAddr::from([0, 0, 0, 0]),
             },
             knative: Knative {
                 service: exact("K_SERVICE"),

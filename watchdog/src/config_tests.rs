@@ -23,6 +23,7 @@ fn defaults_match_of_watchdog() {
     assert!(!c.log_callid && !c.suppress_lock && !c.buffer_http_body);
     assert_eq!(c.port, 8080);
     assert_eq!(c.metrics_port, 8081);
+    assert_eq!(c.bind_address.to_string(), "0.0.0.0");
     assert_eq!(c.lock_file, PathBuf::from("/tmp/.lock"));
     assert_eq!(c.static_path, PathBuf::from("/home/app/public"));
     assert_eq!(c.max_request_bytes, None);
@@ -140,6 +141,7 @@ fn bad_values_are_refused_naming_the_variable() {
         ("PORT", "70000"),
         ("mode", "afterburn"),
         ("metrics_port", "x"),
+        ("bind_address", "localhost"),
     ] {
         let err = load(&[("fprocess", "cat"), (key, value)]).unwrap_err();
         assert!(err.to_string().contains(key), "{key}={value}: {err}");
@@ -153,4 +155,10 @@ fn the_given_pairs_are_kept_for_child_processes() {
         c.env
             .contains(&("greeting".to_string(), "hello".to_string()))
     );
+}
+
+#[test]
+fn bind_address_can_restrict_the_ports_to_loopback() {
+    let c = load(&[("fprocess", "cat"), ("bind_address", "127.0.0.1")]).unwrap();
+    assert!(c.bind_address.is_loopback());
 }

@@ -10,10 +10,10 @@ use watchdog::{Config, Listeners};
 async fn main() -> anyhow::Result<()> {
     watchdog::logs::init();
     let config = Config::from_env().context("invalid watchdog configuration")?;
-    let http = TcpListener::bind(("0.0.0.0", config.port))
+    let http = TcpListener::bind((config.bind_address, config.port))
         .await
         .with_context(|| format!("binding port {}", config.port))?;
-    let metrics = TcpListener::bind(("0.0.0.0", config.metrics_port))
+    let metrics = TcpListener::bind((config.bind_address, config.metrics_port))
         .await
         .with_context(|| format!("binding metrics port {}", config.metrics_port))?;
     // One machine-readable line on stdout, so a caller that passed port 0 learns the port.

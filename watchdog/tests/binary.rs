@@ -42,6 +42,7 @@ impl Process {
             .env("TMPDIR", dir.path())
             .env("metrics_port", "0")
             .env("port", "0")
+            .env("bind_address", "127.0.0.1")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
