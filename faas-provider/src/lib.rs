@@ -3,7 +3,7 @@
 //! Floors, from the ground up: the wire [`types`], [`names`], [`quantity`] and
 //! [`models`] (what a function is and whether it is acceptable), the [`store`] (redb),
 //! [`error`] (the one HTTP error mapping), [`config`], [`auth`], [`metrics`], [`deploy`]
-//! (validation), the data-plane seams in [`dataplane`], the shared [`state`], the routes
+//! (validation), the data-plane seams in [`dataplane`] and [`events`], the shared [`state`], the routes
 //! in [`api`], and [`server`] / [`cli`] on top.
 
 pub mod api;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod dataplane;
 pub mod deploy;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod models;
 pub mod names;

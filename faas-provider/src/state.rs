@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use prometheus::Registry;
+use tokio::sync::broadcast;
 
 use crate::auth::Credentials;
 use crate::config::Config;
 use crate::dataplane::{Availability, DesiredIsAvailable, Invoker, LogSource, NoEndpoints, NoLogs};
+use crate::events::FunctionEvent;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
@@ -30,6 +32,8 @@ pub struct AppState {
     pub logs: Arc<dyn LogSource>,
     /// Decides `availableReplicas`.
     pub availability: Arc<dyn Availability>,
+    /// Committed function changes, for the data plane (`events.subscribe()`).
+    pub events: broadcast::Sender<FunctionEvent>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,7 +69,21 @@ impl AppState {
             invoker: Arc::new(NoEndpoints),
             logs: Arc::new(NoLogs),
             availability: Arc::new(DesiredIsAvailable),
+            events: crate::events::channel(),
         })
+    }
+
+    /// Announces a committed change to the function set and updates the replica gauge.
+    pub fn publish(&self, event: FunctionEvent) {
+        let record = event.record();
+        let key = format!("{}.{}", record.name(), record.namespace());
+        match &event {
+            FunctionEvent::Deleted(_) => self.metrics.remove_service(&key),
+            _ => self.metrics.set_service_count(&key, record.replicas),
+        }
+        tracing::info!(function = %key, event = event.kind(), "function changed");
+        // No receiver is fine: the data plane may not be attached.
+        let _ = self.events.send(event);
     }
 
     /// Replaces the invoker (the data plane's dispatcher).

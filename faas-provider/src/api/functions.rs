@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use super::{JsonBody, Params};
 use crate::deploy::{self, DEFAULT_REPLICAS};
 use crate::error::ProviderError;
+use crate::events::FunctionEvent;
 use crate::names::{self, NameKind};
 use crate::state::AppState;
 use crate::store::FunctionRecord;
@@ -50,10 +51,6 @@ pub fn status_of(state: &AppState, record: &FunctionRecord) -> FunctionStatus {
     }
 }
 
-fn gauge_key(record: &FunctionRecord) -> String {
-    format!("{}.{}", record.name(), record.namespace())
-}
-
 /// The namespace named by `?namespace=` (or the default), validated.
 fn query_namespace(params: &Params) -> Result<String, ProviderError> {
     let ns = names::resolve_namespace("", params.get("namespace"));
@@ -81,8 +78,7 @@ async fn create(
     };
     let stored = record.clone();
     state.store.call(move |s| s.create_function(&stored)).await?;
-    state.metrics.set_service_count(&gauge_key(&record), record.replicas);
-    tracing::info!(function = %gauge_key(&record), "deployed");
+    state.publish(FunctionEvent::Deployed(record));
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -94,8 +90,7 @@ async fn update(
     let valid = deploy::validate(body, params.get("namespace"))?;
     let (deployment, scale_min) = (valid.deployment, valid.scale_min);
     let record = state.store.call(move |s| s.update_function(deployment, scale_min)).await?;
-    state.metrics.set_service_count(&gauge_key(&record), record.replicas);
-    tracing::info!(function = %gauge_key(&record), "updated");
+    state.publish(FunctionEvent::Updated(record));
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -112,8 +107,7 @@ async fn delete(
     names::validate(NameKind::Namespace, &ns)?;
     let name = body.function_name;
     let record = state.store.call(move |s| s.delete_function(&ns, &name)).await?;
-    state.metrics.remove_service(&gauge_key(&record));
-    tracing::info!(function = %gauge_key(&record), "deleted");
+    state.publish(FunctionEvent::Deleted(record));
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -147,6 +141,6 @@ pub(super) async fn scale(
     let (name, ns) = target(param, &body.namespace, &params)?;
     let replicas = body.replicas;
     let record = state.store.call(move |s| s.scale_function(&ns, &name, replicas)).await?;
-    state.metrics.set_service_count(&gauge_key(&record), record.replicas);
+    state.publish(FunctionEvent::Scaled(record));
     Ok(StatusCode::ACCEPTED)
 }

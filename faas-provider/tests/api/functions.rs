@@ -242,3 +242,24 @@ async fn null_labels_annotations_limits_and_requests_are_accepted() {
     let f = h.send("GET", "/system/function/fn1", "").await.json();
     assert_eq!(f["labels"], json!({"faas_function": "fn1"}));
 }
+
+#[tokio::test]
+async fn committed_changes_are_broadcast_and_refused_ones_are_not() {
+    use faas_provider::events::FunctionEvent;
+    let h = Harness::new().await;
+    let mut events = h.state.events.subscribe();
+    h.deploy("fn1").await;
+    h.send_json("POST", "/system/functions", &model_fn("fn1")).await; // 409: no event
+    h.send_json("PUT", "/system/functions", &model_fn("fn1")).await;
+    h.send_json("POST", "/system/scale-function/fn1", &json!({"replicas": 4})).await;
+    h.send_json("DELETE", "/system/functions", &json!({"functionName": "fn1"})).await;
+    let mut kinds = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        assert_eq!(event.record().name(), "fn1");
+        kinds.push(event.kind());
+        if let FunctionEvent::Scaled(r) = event {
+            assert_eq!(r.replicas, 4);
+        }
+    }
+    assert_eq!(kinds, ["deployed", "updated", "scaled", "deleted"]);
+}
