@@ -141,6 +141,9 @@ struct Inner {
     /// `true` between [`Contract::mark_ready`] and [`Contract::mark_not_ready`]; a watch
     /// channel so [`Contract::wait_ready`] can await the flip instead of polling.
     accepting: watch::Sender<bool>,
+    /// Set by [`Contract::begin_shutdown`]; once draining, the contract never turns ready
+    /// again (a late `mark_ready`, e.g. an upstream coming up, is ignored).
+    draining: std::sync::atomic::AtomicBool,
     limiter: Limiter,
 }
 
@@ -154,6 +157,7 @@ impl Contract {
                 config,
                 accepting,
                 limiter,
+                draining: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -165,7 +169,11 @@ impl Contract {
 
     /// Marks the server started: writes the lock file (when one is configured) and flips
     /// to accepting. Fails, leaving the server not ready, if the lock cannot be written.
+    /// Does nothing once shutdown has begun.
     pub fn mark_ready(&self) -> std::io::Result<()> {
+        if self.is_draining() {
+            return Ok(());
+        }
         if let Some(path) = &self.inner.config.lock_file {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -188,6 +196,13 @@ impl Contract {
                 Err(e) => tracing::warn!("Unable to remove lock-file {}: {e}", path.display()),
             }
         }
+    }
+
+    /// Whether [`Contract::begin_shutdown`] has been called.
+    pub fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether the server is accepting work (set by [`Contract::mark_ready`]).
@@ -264,6 +279,9 @@ impl Contract {
             "{reason}: no new connections in {}",
             crate::duration::display(interval)
         );
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::Release);
         self.mark_not_ready();
         tokio::time::sleep(interval).await;
     }

@@ -367,3 +367,14 @@ async fn serve_gives_up_on_requests_still_running_at_the_write_timeout() {
     );
     request.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn once_shutdown_has_begun_the_contract_never_turns_ready_again() {
+    let contract =
+        Contract::new(ContractConfig::new("c").with_healthcheck_interval(Duration::from_secs(1)));
+    contract.mark_ready().unwrap();
+    contract.begin_shutdown("test").await;
+    assert!(contract.is_draining());
+    contract.mark_ready().unwrap();
+    assert!(!contract.is_healthy());
+}

@@ -188,18 +188,25 @@ async fn await_port(base: String, state: watch::Sender<Upstream>, contract: Cont
             _ = subscriber.changed() => {}
         }
     }
-    state.send_if_modified(|s| {
+    let came_up = state.send_if_modified(|s| {
         let starting = *s == Upstream::Starting;
         if starting {
             *s = Upstream::Up;
         }
         starting
     });
+    if !came_up {
+        return; // exited meanwhile: stay unhealthy
+    }
     match contract.mark_ready() {
         Ok(()) => tracing::info!("Upstream {base} is accepting connections"),
         Err(e) => tracing::info!(
             "Cannot write lock file. To disable lock-file set env suppress_lock=true: {e}"
         ),
+    }
+    // The process may have exited between the flip to Up and the lock file being written.
+    if *state.borrow() == Upstream::Exited {
+        contract.mark_not_ready();
     }
 }
 
