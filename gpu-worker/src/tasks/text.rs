@@ -45,9 +45,15 @@ impl TextTokenizer {
     /// `dir/tokenizer.json` if it exists, otherwise the fallback for `vocab`.
     pub fn for_dir(dir: Option<&Path>, vocab: usize) -> Result<Self, TaskError> {
         match dir.map(|d| d.join("tokenizer.json")).filter(|p| p.is_file()) {
-            Some(path) => tokenizers::Tokenizer::from_file(&path)
-                .map(|t| TextTokenizer::HuggingFace(Box::new(t)))
-                .map_err(|e| TaskError::Model(format!("cannot read {}: {e}", path.display()))),
+            Some(path) => {
+                let mut t = tokenizers::Tokenizer::from_file(&path)
+                    .map_err(|e| TaskError::Model(format!("cannot read {}: {e}", path.display())))?;
+                // Shipped tokenizers often pad every text to a fixed length (all-MiniLM:
+                // 128); we pad a batch ourselves, with a mask, so padding never reaches
+                // the mean pooling.
+                t.with_padding(None);
+                Ok(TextTokenizer::HuggingFace(Box::new(t)))
+            }
             None => Ok(TextTokenizer::Fallback { vocab }),
         }
     }
