@@ -5,11 +5,17 @@
 //! 1,000). The reported time per iteration therefore covers one decision plus one
 //! enqueue. Run: `cargo bench -p locus-scheduler --bench decision`.
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::collections::VecDeque;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use locus_scheduler::{GpuId, GpuSpec, ModelId, NodeId, Outcome, PolicyKind, Request, RequestId, Scheduler, SchedulerConfig};
+use locus_scheduler::{
+    GpuId, GpuSpec, ModelId, NodeId, Outcome, PolicyKind, Request, RequestId, Scheduler,
+    SchedulerConfig,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -31,9 +37,24 @@ impl Bench {
     fn new(policy: PolicyKind) -> Self {
         let mut sched = Scheduler::new(SchedulerConfig::new(policy));
         for i in 0..GPUS {
-            sched.add_gpu(GpuSpec { node: NodeId(i / 8), device: i % 8, capacity_bytes: 16 * GIB, reserve_bytes: 0 }, 0);
+            sched.add_gpu(
+                GpuSpec {
+                    node: NodeId(i / 8),
+                    device: i % 8,
+                    capacity_bytes: 16 * GIB,
+                    reserve_bytes: 0,
+                },
+                0,
+            );
         }
-        let mut b = Bench { sched, running: vec![VecDeque::new(); GPUS as usize], rng: ChaCha8Rng::seed_from_u64(7), next: 0, turn: 0, now: 0 };
+        let mut b = Bench {
+            sched,
+            running: vec![VecDeque::new(); GPUS as usize],
+            rng: ChaCha8Rng::seed_from_u64(7),
+            next: 0,
+            turn: 0,
+            now: 0,
+        };
         for _ in 0..GPUS as usize + QUEUED {
             b.submit();
         }
@@ -45,7 +66,13 @@ impl Bench {
 
     fn submit(&mut self) {
         let model = ModelId(self.rng.gen_range(0..MODELS));
-        let r = Request { id: RequestId(self.next), model, bytes: GIB, infer_us: 2_000, load_us: 130_000 };
+        let r = Request {
+            id: RequestId(self.next),
+            model,
+            bytes: GIB,
+            infer_us: 2_000,
+            load_us: 130_000,
+        };
         self.next += 1;
         for d in self.sched.submit(r, self.now).unwrap_or_default() {
             self.running[d.gpu.0 as usize].push_back(d.request);

@@ -65,7 +65,11 @@ impl Gpu {
     }
     /// Estimated time this GPU finishes everything dispatched to it (0 when idle).
     pub fn free_at(&self) -> Micros {
-        if self.outstanding == 0 { 0 } else { self.head_start + self.work_us }
+        if self.outstanding == 0 {
+            0
+        } else {
+            self.head_start + self.work_us
+        }
     }
 }
 
@@ -76,6 +80,17 @@ pub struct Assigned {
     pub hit: bool,
     /// Models evicted to make room (empty on a hit).
     pub victims: Vec<ModelId>,
+}
+
+/// How a finishing request's load ended, if it was the one loading its model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadOutcome {
+    /// It did not load (a hit, or someone else loads).
+    NotLoader,
+    /// It loaded the model, which is now resident.
+    Loaded,
+    /// Its load failed.
+    Failed,
 }
 
 /// Every GPU, the cache views and the decision indexes.
@@ -119,7 +134,15 @@ impl Cluster {
         let id = GpuId(self.gpus.len() as u32);
         let cache = self.empty_cache(&spec);
         self.max_usable = self.max_usable.max(cache.usable_bytes());
-        self.gpus.push(Gpu { spec, up: true, cache, held: Vec::new(), outstanding: 0, work_us: 0, head_start: 0 });
+        self.gpus.push(Gpu {
+            spec,
+            up: true,
+            cache,
+            held: Vec::new(),
+            outstanding: 0,
+            work_us: 0,
+            head_start: 0,
+        });
         self.index(id);
         id
     }
@@ -154,7 +177,9 @@ impl Cluster {
 
     /// GPUs holding `model` (resident or loading), up or not.
     pub fn holders(&self, model: ModelId) -> &[GpuId] {
-        self.holders.get(model.0 as usize).map_or(&[], Vec::as_slice)
+        self.holders
+            .get(model.0 as usize)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Up GPUs by (outstanding, id), least loaded first.
@@ -192,12 +217,21 @@ impl Cluster {
 
     /// Dispatches `request` to `gpu`: pins its model there (loading it, evicting victims,
     /// on a miss) and counts `est_us` of work.
-    pub fn assign(&mut self, gpu: GpuId, request: &Request, est_us: Micros, now: Micros) -> Result<Assigned, AdmitError> {
+    pub fn assign(
+        &mut self,
+        gpu: GpuId,
+        request: &Request,
+        est_us: Micros,
+        now: Micros,
+    ) -> Result<Assigned, AdmitError> {
         let i = gpu.0 as usize;
         let model = request.model;
         self.unindex(gpu);
         let assigned = if self.gpus[i].cache.pin(&model) {
-            Assigned { hit: true, victims: Vec::new() }
+            Assigned {
+                hit: true,
+                victims: Vec::new(),
+            }
         } else {
             let victims = match self.gpus[i].cache.begin_load(model, request.bytes) {
                 Ok(v) => v,
@@ -208,7 +242,10 @@ impl Cluster {
             };
             self.forget(gpu, &victims);
             self.remember(gpu, model);
-            Assigned { hit: false, victims }
+            Assigned {
+                hit: false,
+                victims,
+            }
         };
         let g = &mut self.gpus[i];
         if g.outstanding == 0 {
@@ -221,13 +258,21 @@ impl Cluster {
     }
 
     /// A dispatched request finished on `gpu`: unpins its model, settles its load (made
-    /// resident with `bytes` if `loader` and it succeeded, dropped if it failed) and
-    /// removes `est_us` of work.
-    pub fn release(&mut self, gpu: GpuId, model: ModelId, bytes: u64, loader: bool, ok: bool, est_us: Micros, now: Micros) {
+    /// resident with the request's bytes, or dropped if it failed) and removes `est_us`
+    /// of work.
+    pub fn release(
+        &mut self,
+        gpu: GpuId,
+        request: &Request,
+        load: LoadOutcome,
+        est_us: Micros,
+        now: Micros,
+    ) {
         let i = gpu.0 as usize;
+        let (model, bytes) = (request.model, request.bytes);
         self.unindex(gpu);
-        if loader && self.gpus[i].cache.lookup(&model) == Lookup::Loading {
-            if ok {
+        if load != LoadOutcome::NotLoader && self.gpus[i].cache.lookup(&model) == Lookup::Loading {
+            if load == LoadOutcome::Loaded {
                 match self.gpus[i].cache.finish_load(&model, bytes) {
                     Ok(victims) => self.forget(gpu, &victims),
                     Err(_) => self.forget(gpu, &[model]),
@@ -271,7 +316,10 @@ impl Cluster {
                 Ok(victims) => {
                     self.forget(gpu, &victims);
                     self.remember(gpu, model);
-                    let extra = self.gpus[i].cache.finish_load(&model, bytes).unwrap_or_default();
+                    let extra = self.gpus[i]
+                        .cache
+                        .finish_load(&model, bytes)
+                        .unwrap_or_default();
                     self.forget(gpu, &extra);
                     self.gpus[i].cache.unpin(&model);
                     true
@@ -357,22 +405,30 @@ impl Cluster {
     }
 
     fn unhold(&mut self, gpu: GpuId, model: ModelId) {
-        if let Some(list) = self.holders.get_mut(model.0 as usize) {
-            if let Some(pos) = list.iter().position(|x| *x == gpu) {
-                list.remove(pos);
-            }
+        if let Some(list) = self.holders.get_mut(model.0 as usize)
+            && let Some(pos) = list.iter().position(|x| *x == gpu)
+        {
+            list.remove(pos);
         }
     }
 
     /// Checks that the indexes agree with the caches and every cache with its rules.
     pub fn check_invariants(&self) -> Result<(), String> {
         for (i, g) in self.gpus.iter().enumerate() {
-            g.cache.check_invariants().map_err(|e| format!("gpu {i}: {e}"))?;
+            g.cache
+                .check_invariants()
+                .map_err(|e| format!("gpu {i}: {e}"))?;
             if g.held.len() != g.cache.len() {
-                return Err(format!("gpu {i}: held {} != cache {}", g.held.len(), g.cache.len()));
+                return Err(format!(
+                    "gpu {i}: held {} != cache {}",
+                    g.held.len(),
+                    g.cache.len()
+                ));
             }
             for m in &g.held {
-                if g.cache.lookup(m) == Lookup::Absent || !self.holders(*m).contains(&GpuId(i as u32)) {
+                if g.cache.lookup(m) == Lookup::Absent
+                    || !self.holders(*m).contains(&GpuId(i as u32))
+                {
                     return Err(format!("gpu {i}: {m:?} held but not cached or not indexed"));
                 }
             }
@@ -388,9 +444,13 @@ impl Cluster {
         }
         let indexed: usize = self.holders.iter().map(Vec::len).sum();
         let held: usize = self.gpus.iter().map(|g| g.held.len()).sum();
-        let cost_ok = !self.cost_indexes || (self.by_load.len() == self.by_free.len() && self.by_load.len() == self.by_room.len());
+        let cost_ok = !self.cost_indexes
+            || (self.by_load.len() == self.by_free.len()
+                && self.by_load.len() == self.by_room.len());
         if indexed != held || !cost_ok {
-            return Err(format!("holder index has {indexed} entries for {held} held models"));
+            return Err(format!(
+                "holder index has {indexed} entries for {held} held models"
+            ));
         }
         Ok(())
     }

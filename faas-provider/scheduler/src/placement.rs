@@ -41,7 +41,11 @@ impl Scheduler {
         let (head_seq, head_req) = (head.seq, head.request.clone());
         let knobs = &self.config.knobs;
         if self.queue.head_bypassed() < knobs.o3_max_bypass {
-            let free = self.cluster.by_load().next().filter(|(n, _)| *n < knobs.busy_threshold);
+            let free = self
+                .cluster
+                .by_load()
+                .next()
+                .filter(|(n, _)| *n < knobs.busy_threshold);
             if let Some((_, gpu)) = free {
                 let held = self.cluster.gpu(gpu)?.held();
                 if let Some(seq) = self.queue.oldest_of(held, knobs.o3_window) {
@@ -85,7 +89,9 @@ impl Scheduler {
     /// The first GPU from `start` on (wrapping) that is up and can take `request`.
     fn probe_from(&self, start: usize, request: &Request) -> Option<GpuId> {
         let n = self.cluster.len();
-        (0..n).map(|i| GpuId(((start + i) % n) as u32)).find(|g| self.cluster.can_admit(*g, request))
+        (0..n)
+            .map(|i| GpuId(((start + i) % n) as u32))
+            .find(|g| self.cluster.can_admit(*g, request))
     }
 
     /// The least-loaded up GPU with fewer than `below` outstanding requests that can take
@@ -103,7 +109,12 @@ impl Scheduler {
         self.cluster
             .holders(request.model)
             .iter()
-            .filter_map(|g| self.cluster.gpu(*g).filter(|x| x.is_up() && x.outstanding() < below).map(|x| (x.outstanding(), *g)))
+            .filter_map(|g| {
+                self.cluster
+                    .gpu(*g)
+                    .filter(|x| x.is_up() && x.outstanding() < below)
+                    .map(|x| (x.outstanding(), *g))
+            })
             .min()
             .map(|(_, g)| g)
     }
@@ -131,7 +142,12 @@ impl Scheduler {
             .cluster
             .holders(request.model)
             .iter()
-            .filter_map(|g| self.cluster.gpu(*g).filter(|x| x.is_up()).map(|x| (x.free_at().max(now), *g)))
+            .filter_map(|g| {
+                self.cluster
+                    .gpu(*g)
+                    .filter(|x| x.is_up())
+                    .map(|x| (x.free_at().max(now), *g))
+            })
             .min();
         let load = request.load_us as f64 * self.config.knobs.locus_load_weight;
         if let Some((t, _)) = holder {
@@ -142,13 +158,17 @@ impl Scheduler {
         }
         // Two candidates that do not hold it: the one free soonest, and the one with the
         // most room. A load that must evict pays one more load (the victim's reload).
-        let fits = |g: &GpuId| !self.cluster.holds(*g, request.model) && self.cluster.can_admit(*g, request);
+        let fits = |g: &GpuId| {
+            !self.cluster.holds(*g, request.model) && self.cluster.can_admit(*g, request)
+        };
         let soonest = self.cluster.by_free().map(|(_, g)| g).take(8).find(fits);
         let roomiest = self.cluster.by_room().map(|(_, g)| g).take(8).find(fits);
         let cost = |g: GpuId| {
             let x = self.cluster.gpu(g)?;
             let evicts = x.cache().free_bytes() < request.bytes;
-            let t = x.free_at().max(now) as f64 + load + if evicts { request.load_us as f64 } else { 0.0 };
+            let t = x.free_at().max(now) as f64
+                + load
+                + if evicts { request.load_us as f64 } else { 0.0 };
             Some((t, g))
         };
         let other = [soonest, roomiest]
@@ -183,7 +203,15 @@ impl Scheduler {
             victims: assigned.victims,
             queued_us: now.saturating_sub(entry.enqueued_at),
         };
-        self.inflight.insert(request.id, InFlight { gpu, entry, est_us, loader: !assigned.hit });
+        self.inflight.insert(
+            request.id,
+            InFlight {
+                gpu,
+                entry,
+                est_us,
+                loader: !assigned.hit,
+            },
+        );
         Some(d)
     }
 }

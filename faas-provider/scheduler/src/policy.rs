@@ -66,11 +66,14 @@ impl ParseError {
 impl FromStr for PolicyKind {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| ParseError {
-            what: "policy",
-            value: s.to_owned(),
-            expected: "lb, lalb, lalb-o3, locus",
-        })
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| ParseError {
+                what: "policy",
+                value: s.to_owned(),
+                expected: "lb, lalb, lalb-o3, locus",
+            })
     }
 }
 
@@ -149,7 +152,11 @@ impl FromStr for EvictionKind {
         match s {
             "lru" => Ok(Self::Lru),
             "gds" => Ok(Self::Gds),
-            _ => Err(ParseError { what: "eviction", value: s.to_owned(), expected: "lru, gds" }),
+            _ => Err(ParseError {
+                what: "eviction",
+                value: s.to_owned(),
+                expected: "lru, gds",
+            }),
         }
     }
 }

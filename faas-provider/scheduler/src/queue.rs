@@ -82,7 +82,11 @@ impl DispatchQueue {
 
     /// Appends a request with a fresh ticket at the tail.
     pub fn push(&mut self, seq: u64, request: Request, now: Micros) {
-        self.insert(Queued { request, seq, enqueued_at: now });
+        self.insert(Queued {
+            request,
+            seq,
+            enqueued_at: now,
+        });
     }
 
     /// Puts a request that had left (its GPU went down) back in ticket order. Its
@@ -145,7 +149,11 @@ impl DispatchQueue {
     pub fn oldest_of(&self, models: &[ModelId], window: Option<usize>) -> Option<u64> {
         let best = models
             .iter()
-            .filter_map(|m| self.by_model.get(m.0 as usize).and_then(|f| f.front().copied()))
+            .filter_map(|m| {
+                self.by_model
+                    .get(m.0 as usize)
+                    .and_then(|f| f.front().copied())
+            })
             .min()?;
         match window {
             None => Some(best),
@@ -156,7 +164,12 @@ impl DispatchQueue {
     /// Waiting requests before ticket `seq`, counted up to `cap`.
     fn rank(&self, seq: u64, cap: usize) -> usize {
         let end = (seq - self.base) as usize;
-        self.slots.iter().take(end).filter(|s| s.is_some()).take(cap).count()
+        self.slots
+            .iter()
+            .take(end)
+            .filter(|s| s.is_some())
+            .take(cap)
+            .count()
     }
 
     /// Waiting requests of one model.
@@ -201,7 +214,13 @@ mod tests {
     use super::*;
 
     fn req(id: u64, model: u32) -> Request {
-        Request { id: RequestId(id), model: ModelId(model), bytes: 1, infer_us: 1, load_us: 10 }
+        Request {
+            id: RequestId(id),
+            model: ModelId(model),
+            bytes: 1,
+            infer_us: 1,
+            load_us: 10,
+        }
     }
 
     fn push(q: &mut DispatchQueue, id: u64, model: u32) -> u64 {

@@ -13,7 +13,7 @@ use locus_vram::{Eviction, LoadCost};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::cluster::{Cluster, Gpu, GpuSpec};
+use crate::cluster::{Cluster, Gpu, GpuSpec, LoadOutcome};
 use crate::policy::{EvictionKind, PolicyConfig, PolicyKind};
 use crate::queue::{DispatchQueue, Queued};
 use crate::types::{Dispatch, Drift, GpuId, Micros, ModelId, Outcome, Request, RequestId};
@@ -34,16 +34,26 @@ pub struct SchedulerConfig {
 impl SchedulerConfig {
     /// A config with the given policy and every knob at its default.
     pub fn new(policy: PolicyKind) -> Self {
-        Self { policy, knobs: PolicyConfig::default(), load_cost: LoadCost::DEFAULT, max_queue: None }
+        Self {
+            policy,
+            knobs: PolicyConfig::default(),
+            load_cost: LoadCost::DEFAULT,
+            max_queue: None,
+        }
     }
 
     /// The eviction order the GPU caches use under this config.
     pub fn eviction(&self) -> Eviction {
-        let kind = if self.policy == PolicyKind::Locus { self.knobs.locus_eviction } else { self.knobs.eviction };
+        let kind = if self.policy == PolicyKind::Locus {
+            self.knobs.locus_eviction
+        } else {
+            self.knobs.eviction
+        };
         match kind {
             EvictionKind::Lru => Eviction::Lru,
             EvictionKind::Gds => Eviction::GreedyDualSize {
-                setup_bytes: (self.load_cost.setup_ms / 1e3 * self.load_cost.bandwidth_bytes_per_s) as u64,
+                setup_bytes: (self.load_cost.setup_ms / 1e3 * self.load_cost.bandwidth_bytes_per_s)
+                    as u64,
             },
         }
     }
@@ -111,7 +121,14 @@ impl Scheduler {
     pub fn new(config: SchedulerConfig) -> Self {
         let cluster = Cluster::new(config.eviction(), config.policy == PolicyKind::Locus);
         let rng = ChaCha8Rng::seed_from_u64(config.knobs.lb_seed);
-        Self { config, cluster, queue: DispatchQueue::new(), inflight: HashMap::new(), rng, cursor: 0 }
+        Self {
+            config,
+            cluster,
+            queue: DispatchQueue::new(),
+            inflight: HashMap::new(),
+            rng,
+            cursor: 0,
+        }
     }
 
     /// Its configuration.
@@ -159,7 +176,12 @@ impl Scheduler {
         if !self.cluster.gpu(gpu).is_some_and(Gpu::is_up) {
             return Vec::new();
         }
-        let mut back: Vec<RequestId> = self.inflight.iter().filter(|(_, f)| f.gpu == gpu).map(|(id, _)| *id).collect();
+        let mut back: Vec<RequestId> = self
+            .inflight
+            .iter()
+            .filter(|(_, f)| f.gpu == gpu)
+            .map(|(id, _)| *id)
+            .collect();
         back.sort_by_key(|id| self.inflight[id].entry.seq);
         for id in back {
             if let Some(f) = self.inflight.remove(&id) {
@@ -178,7 +200,10 @@ impl Scheduler {
         }
         let usable = self.cluster.max_usable();
         if !self.cluster.is_empty() && request.bytes > usable {
-            return Err(SubmitError::TooLarge { bytes: request.bytes, usable });
+            return Err(SubmitError::TooLarge {
+                bytes: request.bytes,
+                usable,
+            });
         }
         if let Some(limit) = self.config.max_queue.filter(|l| self.queue.len() >= *l) {
             return Err(SubmitError::QueueFull { limit });
@@ -196,12 +221,20 @@ impl Scheduler {
 
     /// A dispatched request ended on `gpu`. Unknown pairs (e.g. a request moved off a GPU
     /// that went down) are ignored. Returns the dispatches the freed capacity allows.
-    pub fn complete(&mut self, gpu: GpuId, request: RequestId, outcome: Outcome, now: Micros) -> Vec<Dispatch> {
+    pub fn complete(
+        &mut self,
+        gpu: GpuId,
+        request: RequestId,
+        outcome: Outcome,
+        now: Micros,
+    ) -> Vec<Dispatch> {
         match self.inflight.get(&request) {
             Some(f) if f.gpu == gpu => {}
             _ => return Vec::new(),
         }
-        let Some(f) = self.inflight.remove(&request) else { return Vec::new() };
+        let Some(f) = self.inflight.remove(&request) else {
+            return Vec::new();
+        };
         let r = &f.entry.request;
         let mut loader = f.loader;
         if loader && outcome == Outcome::Failed {
@@ -217,7 +250,12 @@ impl Scheduler {
                 loader = false;
             }
         }
-        self.cluster.release(gpu, r.model, r.bytes, loader, outcome == Outcome::Done, f.est_us, now);
+        let load = match (loader, outcome) {
+            (false, _) => LoadOutcome::NotLoader,
+            (true, Outcome::Done) => LoadOutcome::Loaded,
+            (true, Outcome::Failed) => LoadOutcome::Failed,
+        };
+        self.cluster.release(gpu, r, load, f.est_us, now);
         self.pump(now)
     }
 
@@ -236,7 +274,9 @@ impl Scheduler {
     /// pairs) and reports the difference. Models in use or loading in the view are kept.
     pub fn reconcile(&mut self, gpu: GpuId, resident: &[(ModelId, u64)]) -> Drift {
         let mut drift = Drift::default();
-        let Some(g) = self.cluster.gpu(gpu).filter(|g| g.is_up()) else { return drift };
+        let Some(g) = self.cluster.gpu(gpu).filter(|g| g.is_up()) else {
+            return drift;
+        };
         let mut view: Vec<ModelId> = g.held().to_vec();
         view.sort();
         for m in view {
@@ -264,19 +304,35 @@ impl Scheduler {
             let gpu = GpuId(i as u32);
             let mine: Vec<&InFlight> = self.inflight.values().filter(|f| f.gpu == gpu).collect();
             if mine.len() != g.outstanding() as usize {
-                return Err(format!("gpu {i}: {} in flight but {} outstanding", mine.len(), g.outstanding()));
+                return Err(format!(
+                    "gpu {i}: {} in flight but {} outstanding",
+                    mine.len(),
+                    g.outstanding()
+                ));
             }
             for m in g.held() {
                 let users = mine.iter().filter(|f| f.entry.request.model == *m).count() as u32;
                 if g.cache().pins(m) != users {
-                    return Err(format!("gpu {i}: {m:?} has {} pins for {users} requests", g.cache().pins(m)));
+                    return Err(format!(
+                        "gpu {i}: {m:?} has {} pins for {users} requests",
+                        g.cache().pins(m)
+                    ));
                 }
             }
-            if mine.iter().any(|f| !g.held().contains(&f.entry.request.model)) {
-                return Err(format!("gpu {i}: a request runs a model the view does not hold"));
+            if mine
+                .iter()
+                .any(|f| !g.held().contains(&f.entry.request.model))
+            {
+                return Err(format!(
+                    "gpu {i}: a request runs a model the view does not hold"
+                ));
             }
         }
-        if self.queue.iter().any(|q| self.inflight.contains_key(&q.request.id)) {
+        if self
+            .queue
+            .iter()
+            .any(|q| self.inflight.contains_key(&q.request.id))
+        {
             return Err("a request is both queued and in flight".into());
         }
         Ok(())

@@ -12,18 +12,37 @@ use crate::types::NodeId;
 const MB: u64 = 1_000_000;
 const LOAD_US: Micros = 60_000;
 
-fn sched(policy: PolicyKind, gpus: u32, capacity: u64, tweak: impl FnOnce(&mut SchedulerConfig)) -> Scheduler {
+fn sched(
+    policy: PolicyKind,
+    gpus: u32,
+    capacity: u64,
+    tweak: impl FnOnce(&mut SchedulerConfig),
+) -> Scheduler {
     let mut config = SchedulerConfig::new(policy);
     tweak(&mut config);
     let mut s = Scheduler::new(config);
     for i in 0..gpus {
-        s.add_gpu(GpuSpec { node: NodeId(i / 2), device: i % 2, capacity_bytes: capacity, reserve_bytes: 0 }, 0);
+        s.add_gpu(
+            GpuSpec {
+                node: NodeId(i / 2),
+                device: i % 2,
+                capacity_bytes: capacity,
+                reserve_bytes: 0,
+            },
+            0,
+        );
     }
     s
 }
 
 fn req(id: u64, model: u32) -> Request {
-    Request { id: RequestId(id), model: ModelId(model), bytes: 100 * MB, infer_us: 1_000, load_us: LOAD_US }
+    Request {
+        id: RequestId(id),
+        model: ModelId(model),
+        bytes: 100 * MB,
+        infer_us: 1_000,
+        load_us: LOAD_US,
+    }
 }
 
 /// Submits and expects exactly one dispatch; returns it.
@@ -62,7 +81,9 @@ fn lalb_skips_a_busy_holder_and_loads_on_an_idle_gpu() {
 
 #[test]
 fn when_all_busy_can_queue_on_the_holder_instead_of_waiting() {
-    let mut s = sched(PolicyKind::Lalb, 2, 1_000 * MB, |c| c.knobs.when_all_busy = WhenAllBusy::QueueOnCached);
+    let mut s = sched(PolicyKind::Lalb, 2, 1_000 * MB, |c| {
+        c.knobs.when_all_busy = WhenAllBusy::QueueOnCached
+    });
     let a = one(&mut s, req(1, 7), 0);
     one(&mut s, req(2, 8), 0);
     let d = one(&mut s, req(3, 7), 0);
@@ -84,7 +105,9 @@ fn lb_ignores_residency_and_balances_ties_to_the_lowest_index() {
 
 #[test]
 fn lb_round_robin_and_random_modes_spread_requests() {
-    let mut s = sched(PolicyKind::Lb, 3, 1_000 * MB, |c| c.knobs.lb_mode = LbMode::RoundRobin);
+    let mut s = sched(PolicyKind::Lb, 3, 1_000 * MB, |c| {
+        c.knobs.lb_mode = LbMode::RoundRobin
+    });
     let gpus: Vec<u32> = (0..6).map(|i| one(&mut s, req(i, 1), 0).gpu.0).collect();
     assert_eq!(gpus, [0, 1, 2, 0, 1, 2]);
     let picks = |seed| {
@@ -92,7 +115,9 @@ fn lb_round_robin_and_random_modes_spread_requests() {
             c.knobs.lb_mode = LbMode::Random;
             c.knobs.lb_seed = seed;
         });
-        (0..20).map(|i| one(&mut s, req(i, 1), 0).gpu.0).collect::<Vec<_>>()
+        (0..20)
+            .map(|i| one(&mut s, req(i, 1), 0).gpu.0)
+            .collect::<Vec<_>>()
     };
     assert_eq!(picks(3), picks(3));
     assert!(picks(3).iter().collect::<BTreeSet<_>>().len() > 3);
@@ -106,7 +131,10 @@ fn o3_lets_a_freed_gpu_take_a_later_request_for_a_model_it_holds() {
     assert!(s.submit(req(3, 3), 1).unwrap().is_empty());
     assert!(s.submit(req(4, 1), 2).unwrap().is_empty());
     let d = s.complete(a.gpu, RequestId(1), Outcome::Done, 5);
-    assert_eq!((d[0].request, d[0].gpu, d[0].hit), (RequestId(4), a.gpu, true));
+    assert_eq!(
+        (d[0].request, d[0].gpu, d[0].hit),
+        (RequestId(4), a.gpu, true)
+    );
     // Without O3 the head goes first, as a miss.
     let mut f = sched(PolicyKind::Lalb, 2, 1_000 * MB, |_| {});
     let a = one(&mut f, req(1, 1), 0);
@@ -120,7 +148,9 @@ fn o3_lets_a_freed_gpu_take_a_later_request_for_a_model_it_holds() {
 
 #[test]
 fn o3_stops_overtaking_the_head_at_the_bypass_bound() {
-    let mut s = sched(PolicyKind::LalbO3, 1, 1_000 * MB, |c| c.knobs.o3_max_bypass = 2);
+    let mut s = sched(PolicyKind::LalbO3, 1, 1_000 * MB, |c| {
+        c.knobs.o3_max_bypass = 2
+    });
     let mut running = one(&mut s, req(0, 1), 0).request;
     s.submit(req(1, 2), 1).unwrap(); // the head, for a model the GPU does not hold
     for id in 2..6 {
@@ -137,7 +167,9 @@ fn o3_stops_overtaking_the_head_at_the_bypass_bound() {
 
 #[test]
 fn o3_window_limits_how_far_a_freed_gpu_looks() {
-    let mut s = sched(PolicyKind::LalbO3, 1, 1_000 * MB, |c| c.knobs.o3_window = Some(2));
+    let mut s = sched(PolicyKind::LalbO3, 1, 1_000 * MB, |c| {
+        c.knobs.o3_window = Some(2)
+    });
     let running = one(&mut s, req(0, 1), 0).request;
     for (id, model) in [(1, 2), (2, 3), (3, 1)] {
         s.submit(req(id, model), 1).unwrap();
@@ -170,7 +202,10 @@ fn locus_replicates_a_model_whose_holder_is_backed_up() {
     assert!(!replica.hit);
     // It replicated only once the holder's backlog exceeded the weighted load time.
     let backlog = s.gpu(first.gpu).unwrap().free_at();
-    assert!(backlog as f64 >= load as f64 * s.config().knobs.locus_load_weight, "{backlog} vs {load}");
+    assert!(
+        backlog as f64 >= load as f64 * s.config().knobs.locus_load_weight,
+        "{backlog} vs {load}"
+    );
 }
 
 #[test]
@@ -186,8 +221,14 @@ fn a_full_queue_refuses_with_overloaded() {
     let mut s = sched(PolicyKind::Lalb, 1, 1_000 * MB, |c| c.max_queue = Some(1));
     one(&mut s, req(1, 1), 0);
     s.submit(req(2, 1), 0).unwrap();
-    assert_eq!(s.submit(req(3, 1), 0).unwrap_err().error_type(), "overloaded");
-    assert_eq!(s.submit(req(2, 1), 0).unwrap_err().error_type(), "duplicate_request");
+    assert_eq!(
+        s.submit(req(3, 1), 0).unwrap_err().error_type(),
+        "overloaded"
+    );
+    assert_eq!(
+        s.submit(req(2, 1), 0).unwrap_err().error_type(),
+        "duplicate_request"
+    );
 }
 
 #[test]
@@ -198,7 +239,10 @@ fn a_gpu_going_down_puts_its_requests_back_and_they_run_elsewhere() {
     let moved = s.gpu_down(a.gpu, 5);
     assert!(moved.is_empty(), "the other GPU is busy");
     assert_eq!(s.queued(), 1);
-    assert!(s.complete(a.gpu, RequestId(1), Outcome::Done, 6).is_empty(), "stale completion ignored");
+    assert!(
+        s.complete(a.gpu, RequestId(1), Outcome::Done, 6).is_empty(),
+        "stale completion ignored"
+    );
     let d = s.complete(b.gpu, RequestId(2), Outcome::Done, 7);
     assert_eq!((d[0].request, d[0].gpu), (RequestId(1), b.gpu));
     let back = s.gpu_up(a.gpu, 8);
@@ -220,14 +264,22 @@ fn reconcile_drops_and_adopts_models_to_match_the_worker() {
 
 #[test]
 fn a_failed_load_hands_the_load_to_the_next_request_for_that_model() {
-    let mut s = sched(PolicyKind::Lalb, 1, 1_000 * MB, |c| c.knobs.when_all_busy = WhenAllBusy::QueueOnCached);
+    let mut s = sched(PolicyKind::Lalb, 1, 1_000 * MB, |c| {
+        c.knobs.when_all_busy = WhenAllBusy::QueueOnCached
+    });
     one(&mut s, req(1, 1), 0);
     one(&mut s, req(2, 1), 0);
     s.complete(GpuId(0), RequestId(1), Outcome::Failed, 1);
     s.check_invariants().unwrap();
-    assert_eq!(s.gpu(GpuId(0)).unwrap().cache().lookup(&ModelId(1)), locus_vram::Lookup::Loading);
+    assert_eq!(
+        s.gpu(GpuId(0)).unwrap().cache().lookup(&ModelId(1)),
+        locus_vram::Lookup::Loading
+    );
     s.complete(GpuId(0), RequestId(2), Outcome::Done, 2);
-    assert_eq!(s.gpu(GpuId(0)).unwrap().cache().lookup(&ModelId(1)), locus_vram::Lookup::Resident);
+    assert_eq!(
+        s.gpu(GpuId(0)).unwrap().cache().lookup(&ModelId(1)),
+        locus_vram::Lookup::Resident
+    );
 }
 
 /// Random submits, completions, cancellations, GPU failures and cache reports; after
@@ -240,7 +292,8 @@ fn random_operations(policy: PolicyKind, seed: u64) {
     let mut s = sched(policy, 4, 450 * MB, |c| {
         c.knobs.o3_max_bypass = bound;
         c.knobs.busy_threshold = 1 + (seed % 2) as u32;
-        c.knobs.lb_mode = [LbMode::LeastLoaded, LbMode::RoundRobin, LbMode::Random][(seed % 3) as usize];
+        c.knobs.lb_mode =
+            [LbMode::LeastLoaded, LbMode::RoundRobin, LbMode::Random][(seed % 3) as usize];
     });
     let mut running: BTreeMap<u64, GpuId> = BTreeMap::new();
     let mut waiting: BTreeMap<u64, u64> = BTreeMap::new(); // id (= arrival order) -> times overtaken
@@ -249,16 +302,24 @@ fn random_operations(policy: PolicyKind, seed: u64) {
     let mut down: BTreeSet<u32> = BTreeSet::new();
     let mut next = 0u64;
     let mut now = 0;
-    let apply = |ds: Vec<Dispatch>, running: &mut BTreeMap<u64, GpuId>, waiting: &mut BTreeMap<u64, u64>| {
+    let apply = |ds: Vec<Dispatch>,
+                 running: &mut BTreeMap<u64, GpuId>,
+                 waiting: &mut BTreeMap<u64, u64>| {
         for d in ds {
             let id = d.request.0;
-            assert!(waiting.remove(&id).is_some(), "{id} dispatched but not waiting");
+            assert!(
+                waiting.remove(&id).is_some(),
+                "{id} dispatched but not waiting"
+            );
             for (_, n) in waiting.range_mut(..id) {
                 *n += 1;
             }
             assert!(running.insert(id, d.gpu).is_none(), "{id} dispatched twice");
             if policy == PolicyKind::LalbO3 {
-                assert!(waiting.values().all(|n| *n <= bound), "overtaken past the bound: {waiting:?} by {id}");
+                assert!(
+                    waiting.values().all(|n| *n <= bound),
+                    "overtaken past the bound: {waiting:?} by {id}"
+                );
             }
         }
     };
@@ -267,15 +328,28 @@ fn random_operations(policy: PolicyKind, seed: u64) {
         let op = rng.gen_range(0..100);
         if op < 45 {
             let model = rng.gen_range(0..12u32);
-            let r = Request { id: RequestId(next), model: ModelId(model), bytes: (30 + 40 * (model as u64 % 5)) * MB, infer_us: 500, load_us: 5_000 };
+            let r = Request {
+                id: RequestId(next),
+                model: ModelId(model),
+                bytes: (30 + 40 * (model as u64 % 5)) * MB,
+                infer_us: 500,
+                load_us: 5_000,
+            };
             waiting.insert(next, 0);
             next += 1;
             let ds = s.submit(r, now).unwrap();
             apply(ds, &mut running, &mut waiting);
         } else if op < 85 {
-            if let Some((&id, &gpu)) = running.iter().nth(rng.gen_range(0..running.len().max(1)).min(running.len().saturating_sub(1))) {
+            if let Some((&id, &gpu)) = running.iter().nth(
+                rng.gen_range(0..running.len().max(1))
+                    .min(running.len().saturating_sub(1)),
+            ) {
                 running.remove(&id);
-                let outcome = if rng.gen_bool(0.05) { Outcome::Failed } else { Outcome::Done };
+                let outcome = if rng.gen_bool(0.05) {
+                    Outcome::Failed
+                } else {
+                    Outcome::Done
+                };
                 assert!(done.insert(id));
                 let ds = s.complete(gpu, RequestId(id), outcome, now);
                 apply(ds, &mut running, &mut waiting);
@@ -289,7 +363,11 @@ fn random_operations(policy: PolicyKind, seed: u64) {
         } else if op < 92 {
             let g = rng.gen_range(0..4u32);
             if down.len() < 3 && down.insert(g) {
-                let back: Vec<u64> = running.iter().filter(|(_, x)| x.0 == g).map(|(id, _)| *id).collect();
+                let back: Vec<u64> = running
+                    .iter()
+                    .filter(|(_, x)| x.0 == g)
+                    .map(|(id, _)| *id)
+                    .collect();
                 for id in back {
                     running.remove(&id);
                     waiting.insert(id, 0);
@@ -309,7 +387,8 @@ fn random_operations(policy: PolicyKind, seed: u64) {
                 s.model_evicted(g, m);
             }
         }
-        s.check_invariants().unwrap_or_else(|e| panic!("{policy} seed {seed} step {step}: {e}"));
+        s.check_invariants()
+            .unwrap_or_else(|e| panic!("{policy} seed {seed} step {step}: {e}"));
         assert_eq!(s.queued(), waiting.len());
         assert_eq!(s.in_flight(), running.len());
     }
@@ -324,7 +403,11 @@ fn random_operations(policy: PolicyKind, seed: u64) {
         let ds = s.complete(gpu, RequestId(id), Outcome::Done, now);
         apply(ds, &mut running, &mut waiting);
     }
-    assert!(waiting.is_empty(), "{} requests never dispatched", waiting.len());
+    assert!(
+        waiting.is_empty(),
+        "{} requests never dispatched",
+        waiting.len()
+    );
     assert_eq!(done.len() + cancelled.len(), next as usize);
 }
 

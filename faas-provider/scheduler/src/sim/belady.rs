@@ -37,7 +37,9 @@ pub fn miss_ratio(models: &[SimModel], trace: &[Arrival], warmup: usize, capacit
                 continue;
             }
             while used + bytes > capacity {
-                let Some(&(far, victim)) = resident.last() else { break };
+                let Some(&(far, victim)) = resident.last() else {
+                    break;
+                };
                 if far <= next_use[i] {
                     break;
                 }
@@ -62,12 +64,26 @@ mod tests {
     use crate::types::ModelId;
 
     fn trace(models: &[u32]) -> Vec<Arrival> {
-        models.iter().map(|m| Arrival { at: 0, model: ModelId(*m) }).collect()
+        models
+            .iter()
+            .map(|m| Arrival {
+                at: 0,
+                model: ModelId(*m),
+            })
+            .collect()
     }
 
     #[test]
     fn belady_keeps_what_is_needed_soonest() {
-        let models = vec![SimModel { arch: "mlp", bytes: 1, infer_us: 1, load_us: 1 }; 3];
+        let models = vec![
+            SimModel {
+                arch: "mlp",
+                bytes: 1,
+                infer_us: 1,
+                load_us: 1
+            };
+            3
+        ];
         // a b c a b: with room for two, c (never used again) is not cached; with room
         // for one, b is not cached either (a is needed sooner).
         let t = trace(&[0, 1, 2, 0, 1]);

@@ -60,11 +60,22 @@ struct SimGpu {
 
 /// Runs `trace` through a fresh scheduler on `hw`; the first `warmup` arrivals are
 /// simulated but not measured.
-pub fn run(config: &SchedulerConfig, hw: &Hardware, models: &[SimModel], trace: &[Arrival], warmup: usize) -> RunStats {
+pub fn run(
+    config: &SchedulerConfig,
+    hw: &Hardware,
+    models: &[SimModel],
+    trace: &[Arrival],
+    warmup: usize,
+) -> RunStats {
     let mut sched = Scheduler::new(config.clone());
     for n in 0..hw.nodes {
         for d in 0..hw.gpus_per_node {
-            let spec = GpuSpec { node: NodeId(n), device: d, capacity_bytes: hw.gpu_memory_bytes, reserve_bytes: hw.reserve_bytes };
+            let spec = GpuSpec {
+                node: NodeId(n),
+                device: d,
+                capacity_bytes: hw.gpu_memory_bytes,
+                reserve_bytes: hw.reserve_bytes,
+            };
             sched.add_gpu(spec, 0);
         }
     }
@@ -75,7 +86,10 @@ pub fn run(config: &SchedulerConfig, hw: &Hardware, models: &[SimModel], trace: 
     let mut missed: Vec<bool> = vec![false; trace.len()];
     let mut service: Vec<Micros> = vec![0; trace.len()];
     let mut next = 0;
-    let mut start = |ds: Vec<Dispatch>, now: Micros, sim: &mut Vec<SimGpu>, done: &mut BinaryHeap<Reverse<(Micros, u32)>>| {
+    let mut start = |ds: Vec<Dispatch>,
+                     now: Micros,
+                     sim: &mut Vec<SimGpu>,
+                     done: &mut BinaryHeap<Reverse<(Micros, u32)>>| {
         for d in ds {
             let i = d.request.0 as usize;
             let m = &models[d.model.0 as usize];
@@ -99,8 +113,12 @@ pub fn run(config: &SchedulerConfig, hw: &Hardware, models: &[SimModel], trace: 
         };
         match arrival {
             _ if completion_first => {
-                let Some(Reverse((now, g))) = done.pop() else { break };
-                let Some((id, _)) = sim[g as usize].fifo.pop_front() else { continue };
+                let Some(Reverse((now, g))) = done.pop() else {
+                    break;
+                };
+                let Some((id, _)) = sim[g as usize].fifo.pop_front() else {
+                    continue;
+                };
                 finish[id.0 as usize] = now;
                 if let Some(&(_, svc)) = sim[g as usize].fifo.front() {
                     done.push(Reverse((now + svc, g)));
@@ -111,7 +129,13 @@ pub fn run(config: &SchedulerConfig, hw: &Hardware, models: &[SimModel], trace: 
             Some(now) => {
                 let a = trace[next];
                 let m = &models[a.model.0 as usize];
-                let r = Request { id: RequestId(next as u64), model: a.model, bytes: m.bytes, infer_us: m.infer_us, load_us: m.load_us };
+                let r = Request {
+                    id: RequestId(next as u64),
+                    model: a.model,
+                    bytes: m.bytes,
+                    infer_us: m.infer_us,
+                    load_us: m.load_us,
+                };
                 next += 1;
                 if let Ok(ds) = sched.submit(r, now) {
                     start(ds, now, &mut sim, &mut done);
@@ -121,11 +145,23 @@ pub fn run(config: &SchedulerConfig, hw: &Hardware, models: &[SimModel], trace: 
         }
     }
     let measured = warmup.min(trace.len())..trace.len();
-    let latencies_ms: Vec<f64> = measured.clone().map(|i| finish[i].saturating_sub(trace[i].at) as f64 / 1e3).collect();
+    let latencies_ms: Vec<f64> = measured
+        .clone()
+        .map(|i| finish[i].saturating_sub(trace[i].at) as f64 / 1e3)
+        .collect();
     let misses = measured.clone().filter(|i| missed[*i]).count();
     let span_start = trace.get(measured.start).map_or(0, |a| a.at);
-    let span_end = measured.clone().map(|i| finish[i]).max().unwrap_or(span_start);
+    let span_end = measured
+        .clone()
+        .map(|i| finish[i])
+        .max()
+        .unwrap_or(span_start);
     let busy: Micros = measured.clone().map(|i| service[i]).sum();
     let span = span_end.saturating_sub(span_start).max(1) as f64 * gpus.max(1) as f64;
-    RunStats { requests: measured.len(), latencies_ms, misses, gpu_busy: (busy as f64 / span).min(1.0) }
+    RunStats {
+        requests: measured.len(),
+        latencies_ms,
+        misses,
+        gpu_busy: (busy as f64 / span).min(1.0),
+    }
 }

@@ -132,7 +132,12 @@ pub fn scenario(args: &SimArgs) -> io::Result<Scenario> {
     if let Some(c) = &a.cluster {
         (s.nodes, s.gpus_per_node) = scenario::parse_cluster(c).map_err(invalid)?;
     }
-    let bytes = |v: &Option<String>| v.as_deref().map(scenario::parse_bytes).transpose().map_err(invalid);
+    let bytes = |v: &Option<String>| {
+        v.as_deref()
+            .map(scenario::parse_bytes)
+            .transpose()
+            .map_err(invalid)
+    };
     s.gpu_memory_bytes = bytes(&a.gpu_memory)?.unwrap_or(s.gpu_memory_bytes);
     s.reserve_bytes = bytes(&a.reserve)?.unwrap_or(s.reserve_bytes);
     s.model_overhead_bytes = bytes(&a.model_overhead)?.unwrap_or(s.model_overhead_bytes);
@@ -163,12 +168,19 @@ pub fn scenario(args: &SimArgs) -> io::Result<Scenario> {
 pub fn run(args: &SimArgs, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let s = scenario(args)?;
     let popularity = s.validate().map_err(invalid)?;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
     let rows = sweep(&s, popularity, threads);
     match args.format.as_str() {
         "json" => report::write_json(&rows, out)?,
         "table" => {
-            writeln!(out, "# {}", describe(&s, rows.first().map_or(0.0, |r| r.rate_per_s)))?;
+            writeln!(
+                out,
+                "# {}",
+                describe(&s, rows.first().map_or(0.0, |r| r.rate_per_s))
+            )?;
             report::write_table(&rows, out)?;
         }
         other => return Err(invalid(format!("format `{other}`: expected table or json"))),
@@ -210,15 +222,30 @@ fn config(s: &Scenario, policy: PolicyKind) -> SchedulerConfig {
 }
 
 fn load_cost(s: &Scenario) -> LoadCost {
-    LoadCost { bandwidth_bytes_per_s: s.bandwidth_bytes_per_s, setup_ms: s.setup_ms }
+    LoadCost {
+        bandwidth_bytes_per_s: s.bandwidth_bytes_per_s,
+        setup_ms: s.setup_ms,
+    }
 }
 
 fn hardware(s: &Scenario) -> Hardware {
-    Hardware { nodes: s.nodes, gpus_per_node: s.gpus_per_node, gpu_memory_bytes: s.gpu_memory_bytes, reserve_bytes: s.reserve_bytes }
+    Hardware {
+        nodes: s.nodes,
+        gpus_per_node: s.gpus_per_node,
+        gpu_memory_bytes: s.gpu_memory_bytes,
+        reserve_bytes: s.reserve_bytes,
+    }
 }
 
 /// One run of `policy` on the trace of (`wss`, `seed`).
-pub fn simulate(s: &Scenario, popularity: Popularity, policy: PolicyKind, wss: u32, seed: u64, rate: f64) -> RunStats {
+pub fn simulate(
+    s: &Scenario,
+    popularity: Popularity,
+    policy: PolicyKind,
+    wss: u32,
+    seed: u64,
+    rate: f64,
+) -> RunStats {
     let models = trace::catalogue(wss, s.model_overhead_bytes, load_cost(s));
     let t = trace::generate(s.warmup + s.requests, wss, popularity, rate, seed);
     engine::run(&config(s, policy), &hardware(s), &models, &t, s.warmup)
@@ -233,13 +260,26 @@ pub fn calibrate(s: &Scenario, popularity: Popularity) -> f64 {
     }
     let gpus = f64::from(s.nodes * s.gpus_per_node);
     let models = trace::catalogue(s.load_wss, s.model_overhead_bytes, load_cost(s));
-    let mean_infer_s = models.iter().map(|m| m.infer_us as f64).sum::<f64>() / models.len() as f64 / 1e6;
-    let pilot = Scenario { requests: s.requests.min(50_000), warmup: s.warmup.min(10_000), ..s.clone() };
+    let mean_infer_s =
+        models.iter().map(|m| m.infer_us as f64).sum::<f64>() / models.len() as f64 / 1e6;
+    let pilot = Scenario {
+        requests: s.requests.min(50_000),
+        warmup: s.warmup.min(10_000),
+        ..s.clone()
+    };
     let (mut lo, mut hi) = (0.0f64, s.load * gpus / mean_infer_s.max(1e-6));
     for _ in 0..24 {
-        let mid = if lo > 0.0 { (lo * hi).sqrt() } else { hi / 64.0 };
+        let mid = if lo > 0.0 {
+            (lo * hi).sqrt()
+        } else {
+            hi / 64.0
+        };
         let busy = simulate(&pilot, popularity, PolicyKind::Lb, s.load_wss, 0, mid).gpu_busy;
-        if busy < s.load { lo = mid } else { hi = mid }
+        if busy < s.load {
+            lo = mid
+        } else {
+            hi = mid
+        }
         if lo > 0.0 && hi / lo < 1.002 {
             break;
         }
@@ -259,8 +299,14 @@ pub fn sweep(s: &Scenario, popularity: Popularity, threads: usize) -> Vec<Row> {
             jobs.extend(policies.iter().map(|&p| (w, seed, p)));
         }
     }
-    let results = parallel(&jobs, threads, |&(w, seed, p)| Summary::of(&simulate(s, popularity, p, w, seed, rate)));
-    let belady_jobs: Vec<(u32, u64)> = s.wss.iter().flat_map(|&w| (0..u64::from(s.seeds)).map(move |seed| (w, seed))).collect();
+    let results = parallel(&jobs, threads, |&(w, seed, p)| {
+        Summary::of(&simulate(s, popularity, p, w, seed, rate))
+    });
+    let belady_jobs: Vec<(u32, u64)> = s
+        .wss
+        .iter()
+        .flat_map(|&w| (0..u64::from(s.seeds)).map(move |seed| (w, seed)))
+        .collect();
     let capacity = u64::from(s.nodes * s.gpus_per_node) * (s.gpu_memory_bytes - s.reserve_bytes);
     let belady = parallel(&belady_jobs, threads, |&(w, seed)| {
         let models = trace::catalogue(w, s.model_overhead_bytes, load_cost(s));
@@ -270,10 +316,19 @@ pub fn sweep(s: &Scenario, popularity: Popularity, threads: usize) -> Vec<Row> {
     let mut rows = Vec::new();
     for &w in &s.wss {
         let pick = |p: PolicyKind| -> Vec<Summary> {
-            jobs.iter().zip(&results).filter(|((jw, _, jp), _)| *jw == w && *jp == p).map(|(_, r)| r.clone()).collect()
+            jobs.iter()
+                .zip(&results)
+                .filter(|((jw, _, jp), _)| *jw == w && *jp == p)
+                .map(|(_, r)| r.clone())
+                .collect()
         };
         let lb = pick(PolicyKind::Lb);
-        let bel: Vec<f64> = belady_jobs.iter().zip(&belady).filter(|((jw, _), _)| *jw == w).map(|(_, b)| *b).collect();
+        let bel: Vec<f64> = belady_jobs
+            .iter()
+            .zip(&belady)
+            .filter(|((jw, _), _)| *jw == w)
+            .map(|(_, b)| *b)
+            .collect();
         for &p in &s.policies {
             rows.push(report::row(p, w, rate, &pick(p), &lb, &bel));
         }

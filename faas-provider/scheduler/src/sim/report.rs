@@ -80,10 +80,11 @@ pub struct Row {
     pub miss_ratio_sd: f64,
     /// Share of GPU time loading or running.
     pub gpu_busy: f64,
-    /// `1 - latency / latency(lb)` on the same traces (mean over seeds); absent for lb.
+    /// `1 - latency / latency(lb)`, both averaged over the same traces; absent for lb.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_reduction: Option<f64>,
-    /// `1 - misses / misses(lb)` on the same traces (mean over seeds); absent for lb.
+    /// `1 - misses / misses(lb)`, both averaged over the same traces (0 when lb has
+    /// none); absent for lb.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub miss_reduction: Option<f64>,
     /// Miss ratio of Belady's offline algorithm on one cache the size of all GPUs.
@@ -107,13 +108,20 @@ fn reduction(policy: f64, lb: f64) -> f64 {
 }
 
 /// Aggregates one policy's per-seed summaries (paired with `lb`'s on the same traces).
-pub fn row(policy: PolicyKind, wss: u32, rate_per_s: f64, runs: &[Summary], lb: &[Summary], belady: &[f64]) -> Row {
+pub fn row(
+    policy: PolicyKind,
+    wss: u32,
+    rate_per_s: f64,
+    runs: &[Summary],
+    lb: &[Summary],
+    belady: &[f64],
+) -> Row {
     let get = |f: fn(&Summary) -> f64| runs.iter().map(f).collect::<Vec<_>>();
     let lat = get(|s| s.mean_ms);
     let miss = get(|s| s.miss_ratio);
     let is_lb = policy == PolicyKind::Lb;
-    let lat_red: Vec<f64> = runs.iter().zip(lb).map(|(p, b)| reduction(p.mean_ms, b.mean_ms)).collect();
-    let miss_red: Vec<f64> = runs.iter().zip(lb).map(|(p, b)| reduction(p.miss_ratio, b.miss_ratio)).collect();
+    let lb_lat = mean(&lb.iter().map(|s| s.mean_ms).collect::<Vec<_>>());
+    let lb_miss = mean(&lb.iter().map(|s| s.miss_ratio).collect::<Vec<_>>());
     Row {
         policy: policy.name().to_owned(),
         wss,
@@ -128,8 +136,8 @@ pub fn row(policy: PolicyKind, wss: u32, rate_per_s: f64, runs: &[Summary], lb: 
         miss_ratio: mean(&miss),
         miss_ratio_sd: sd(&miss),
         gpu_busy: mean(&get(|s| s.gpu_busy)),
-        latency_reduction: (!is_lb).then(|| mean(&lat_red)),
-        miss_reduction: (!is_lb).then(|| mean(&miss_red)),
+        latency_reduction: (!is_lb).then(|| reduction(mean(&lat), lb_lat)),
+        miss_reduction: (!is_lb).then(|| reduction(mean(&miss), lb_miss)),
         belady_miss_ratio: mean(belady),
     }
 }
@@ -148,7 +156,19 @@ pub fn write_table(rows: &[Row], out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "{:<8} {:>4} {:>12} {:>9} {:>9} {:>10} {:>10} {:>7} {:>6} {:>6} {:>7} {:>7} {:>7}",
-        "policy", "wss", "mean_ms", "±sd", "p50_ms", "p95_ms", "p99_ms", "miss", "±sd", "busy", "lat_red", "miss_red", "belady"
+        "policy",
+        "wss",
+        "mean_ms",
+        "±sd",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "miss",
+        "±sd",
+        "busy",
+        "lat_red",
+        "miss_red",
+        "belady"
     )?;
     let pct = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |v| format!("{:.2}%", v * 100.0));
     for r in rows {

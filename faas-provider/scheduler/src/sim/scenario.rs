@@ -81,29 +81,64 @@ impl Scenario {
         let popularity: Popularity = self.popularity.parse()?;
         let checks = [
             (self.policies.is_empty(), "policies: at least one"),
-            (self.wss.is_empty() || self.wss.contains(&0), "wss: one or more sizes, each at least 1"),
+            (
+                self.wss.is_empty() || self.wss.contains(&0),
+                "wss: one or more sizes, each at least 1",
+            ),
             (self.seeds == 0, "seeds: at least 1"),
             (self.requests == 0, "requests: at least 1"),
-            (self.nodes == 0 || self.gpus_per_node == 0, "cluster: at least 1x1"),
-            (self.gpu_memory_bytes <= self.reserve_bytes, "gpu_memory: more than the reserve"),
-            (!(self.bandwidth_bytes_per_s > 0.0), "bandwidth: positive"),
-            (!(self.setup_ms >= 0.0), "setup_ms: zero or more"),
-            (!(self.load > 0.0 && self.load < 10.0), "load: between 0 and 10"),
+            (
+                self.nodes == 0 || self.gpus_per_node == 0,
+                "cluster: at least 1x1",
+            ),
+            (
+                self.gpu_memory_bytes <= self.reserve_bytes,
+                "gpu_memory: more than the reserve",
+            ),
+            (!positive(self.bandwidth_bytes_per_s), "bandwidth: positive"),
+            (!non_negative(self.setup_ms), "setup_ms: zero or more"),
+            (
+                !(positive(self.load) && self.load < 10.0),
+                "load: between 0 and 10",
+            ),
             (self.load_wss == 0, "load_wss: at least 1"),
-            (self.rate_per_s.is_some_and(|r| !(r > 0.0)), "rate: positive"),
+            (
+                self.rate_per_s.is_some_and(|r| !positive(r)),
+                "rate: positive",
+            ),
             (self.knobs.busy_threshold == 0, "busy_threshold: at least 1"),
             (self.knobs.o3_window == Some(0), "o3_window: at least 1"),
-            (!(self.knobs.locus_load_weight >= 0.0), "locus_load_weight: zero or more"),
+            (
+                !non_negative(self.knobs.locus_load_weight),
+                "locus_load_weight: zero or more",
+            ),
         ];
         if let Some((_, msg)) = checks.iter().find(|(bad, _)| *bad) {
             return Err((*msg).to_owned());
         }
-        let largest = locus_vram::ZOO.iter().map(|p| p.weight_bytes).max().unwrap_or(0) + self.model_overhead_bytes;
+        let largest = locus_vram::ZOO
+            .iter()
+            .map(|p| p.weight_bytes)
+            .max()
+            .unwrap_or(0)
+            + self.model_overhead_bytes;
         if largest > self.gpu_memory_bytes - self.reserve_bytes {
-            return Err(format!("gpu_memory: the largest model needs {largest} bytes with its overhead"));
+            return Err(format!(
+                "gpu_memory: the largest model needs {largest} bytes with its overhead"
+            ));
         }
         Ok(popularity)
     }
+}
+
+/// True for a finite number above zero (false for NaN).
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// True for a finite number of zero or more (false for NaN).
+fn non_negative(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
 }
 
 /// Parses a byte size: `16GiB`, `512MiB`, `12GB`, `500MB`, `1.5G`, or plain bytes.
@@ -133,14 +168,23 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 /// Parses a bandwidth: a size per second (`12GB/s`, `12GB`) or plain bytes per second.
 pub fn parse_bandwidth(s: &str) -> Result<f64, String> {
     let t = s.trim().trim_end_matches("/s");
-    parse_bytes(t).map(|b| b as f64).and_then(|b| if b > 0.0 { Ok(b) } else { Err(format!("bandwidth `{s}` must be positive")) })
+    parse_bytes(t).map(|b| b as f64).and_then(|b| {
+        if b > 0.0 {
+            Ok(b)
+        } else {
+            Err(format!("bandwidth `{s}` must be positive"))
+        }
+    })
 }
 
 /// Parses `NODESxGPUS`, e.g. `4x2`.
 pub fn parse_cluster(s: &str) -> Result<(u32, u32), String> {
     let err = || format!("cluster `{s}`: expected NODESxGPUS, e.g. 4x2");
     let (n, g) = s.split_once(['x', 'X']).ok_or_else(err)?;
-    Ok((n.trim().parse().map_err(|_| err())?, g.trim().parse().map_err(|_| err())?))
+    Ok((
+        n.trim().parse().map_err(|_| err())?,
+        g.trim().parse().map_err(|_| err())?,
+    ))
 }
 
 /// Parses `all` or a comma list of policy names.
@@ -148,12 +192,20 @@ pub fn parse_policies(s: &str) -> Result<Vec<PolicyKind>, String> {
     if s.trim() == "all" {
         return Ok(PolicyKind::ALL.to_vec());
     }
-    s.split(',').map(|p| p.trim().parse::<PolicyKind>().map_err(|e| e.to_string())).collect()
+    s.split(',')
+        .map(|p| p.trim().parse::<PolicyKind>().map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// Parses a comma list of working-set sizes.
 pub fn parse_wss(s: &str) -> Result<Vec<u32>, String> {
-    s.split(',').map(|w| w.trim().parse::<u32>().map_err(|_| format!("wss `{w}` is not a count"))).collect()
+    s.split(',')
+        .map(|w| {
+            w.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("wss `{w}` is not a count"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -169,7 +221,10 @@ mod tests {
         assert_eq!(parse_bandwidth("12GB/s"), Ok(12e9));
         assert_eq!(parse_cluster("125x8"), Ok((125, 8)));
         assert!(parse_cluster("8").is_err());
-        assert_eq!(parse_policies("lb,locus"), Ok(vec![PolicyKind::Lb, PolicyKind::Locus]));
+        assert_eq!(
+            parse_policies("lb,locus"),
+            Ok(vec![PolicyKind::Lb, PolicyKind::Locus])
+        );
         assert!(parse_policies("lb,fifo").is_err());
         assert_eq!(parse_wss("5, 35"), Ok(vec![5, 35]));
     }
@@ -180,10 +235,17 @@ mod tests {
         assert_eq!(s.validate(), Ok(Popularity::Zipf(0.9)));
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<Scenario>(&json).unwrap(), s);
-        let partial: Scenario = serde_json::from_str(r#"{"wss":[35],"knobs":{"o3_max_bypass":8}}"#).unwrap();
-        assert_eq!((partial.wss, partial.knobs.o3_max_bypass, partial.seeds), (vec![35], 8, 5));
+        let partial: Scenario =
+            serde_json::from_str(r#"{"wss":[35],"knobs":{"o3_max_bypass":8}}"#).unwrap();
+        assert_eq!(
+            (partial.wss, partial.knobs.o3_max_bypass, partial.seeds),
+            (vec![35], 8, 5)
+        );
         assert!(serde_json::from_str::<Scenario>(r#"{"typo":1}"#).is_err());
-        let bad = Scenario { gpu_memory_bytes: 100, ..Scenario::default() };
+        let bad = Scenario {
+            gpu_memory_bytes: 100,
+            ..Scenario::default()
+        };
         assert!(bad.validate().unwrap_err().starts_with("gpu_memory"));
     }
 }

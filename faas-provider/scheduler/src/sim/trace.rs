@@ -28,7 +28,9 @@ impl std::str::FromStr for Popularity {
         }
         match s.strip_prefix("zipf:").map(str::parse::<f64>) {
             Some(Ok(x)) if x.is_finite() && x >= 0.0 => Ok(Self::Zipf(x)),
-            _ => Err(format!("popularity `{s}`: expected zipf:S (S >= 0) or uniform")),
+            _ => Err(format!(
+                "popularity `{s}`: expected zipf:S (S >= 0) or uniform"
+            )),
         }
     }
 }
@@ -86,7 +88,13 @@ pub fn trace_seed(seed: u64, wss: u32) -> u64 {
 
 /// `n` Poisson arrivals at `rate_per_s` (> 0, else no arrivals) over `wss` models. Which model is the most
 /// popular is itself drawn from the seed, so no architecture is favoured.
-pub fn generate(n: usize, wss: u32, popularity: Popularity, rate_per_s: f64, seed: u64) -> Vec<Arrival> {
+pub fn generate(
+    n: usize,
+    wss: u32,
+    popularity: Popularity,
+    rate_per_s: f64,
+    seed: u64,
+) -> Vec<Arrival> {
     let mut rng = ChaCha8Rng::seed_from_u64(trace_seed(seed, wss));
     let mut rank: Vec<u32> = (0..wss).collect();
     rank.shuffle(&mut rng);
@@ -103,14 +111,19 @@ pub fn generate(n: usize, wss: u32, popularity: Popularity, rate_per_s: f64, see
         acc += w / total;
         cdf.push(acc);
     }
-    let Ok(gap) = Exp::new(rate_per_s) else { return Vec::new() };
+    let Ok(gap) = Exp::new(rate_per_s) else {
+        return Vec::new();
+    };
     let mut t = 0.0f64;
     (0..n)
         .map(|_| {
             t += gap.sample(&mut rng);
             let u: f64 = rng.r#gen();
             let k = cdf.partition_point(|c| *c < u).min(cdf.len() - 1);
-            Arrival { at: (t * 1e6) as Micros, model: ModelId(rank[k]) }
+            Arrival {
+                at: (t * 1e6) as Micros,
+                model: ModelId(rank[k]),
+            }
         })
         .collect()
 }
@@ -149,7 +162,10 @@ mod tests {
         assert_eq!(m[0].arch, ZOO[0].arch);
         assert_eq!(m[ZOO.len()].arch, ZOO[0].arch);
         assert_eq!(m[1].bytes, ZOO[1].weight_bytes + 10);
-        assert_eq!(m[1].load_us, (LoadCost::DEFAULT.load_ms(ZOO[1].weight_bytes) * 1e3).round() as Micros);
+        assert_eq!(
+            m[1].load_us,
+            (LoadCost::DEFAULT.load_ms(ZOO[1].weight_bytes) * 1e3).round() as Micros
+        );
         assert_eq!("zipf:0.9".parse::<Popularity>(), Ok(Popularity::Zipf(0.9)));
         assert!("zipf:x".parse::<Popularity>().is_err());
     }
