@@ -37,7 +37,7 @@ pub trait Invoker: Send + Sync + 'static {
 }
 
 /// The control plane's invoker: no replica can ever be resolved, so every call is
-/// answered 503 "No endpoints available for: <name>." as faas-provider's proxy does.
+/// answered 503 `No endpoints available for: <name>.` as faas-provider's proxy does.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoEndpoints;
 

@@ -65,6 +65,7 @@ impl Store {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        restrict_permissions(&path);
         let store = Store { db, path };
         store.initialise()?;
         store.verify()?;
@@ -292,6 +293,18 @@ impl Store {
                 txn.abort()?;
                 Err(e)
             }
+        }
+    }
+}
+
+/// Secrets are stored in the database: keep the file to its owner (best effort; a
+/// file owned by someone else is left as it is, with a warning).
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot restrict the store's permissions");
         }
     }
 }

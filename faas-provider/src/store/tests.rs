@@ -148,3 +148,13 @@ fn a_second_open_of_the_same_directory_is_refused_while_the_first_is_live() {
     let _first = Store::open(dir.path()).unwrap();
     assert!(Store::open(dir.path()).is_err());
 }
+
+#[cfg(unix)]
+#[test]
+fn the_database_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

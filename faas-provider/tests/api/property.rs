@@ -1,9 +1,10 @@
-//! A seeded random sequence of creates, updates, scales and deletes (valid and not)
-//! against an in-memory model: after every step the status code is the one the model
+//! A seeded random sequence of function creates, updates, scales and deletes, and of
+//! secret creates and deletes (valid and not; deployments may name secrets) against an
+//! in-memory model: after every step the status code is the one the model
 //! predicts, and the list endpoint and the store agree with the model; after a reopen
 //! of the same state directory they still do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
 use rand::{Rng, SeedableRng};
@@ -14,13 +15,20 @@ use crate::common::{Harness, model_fn};
 
 const NAMES: &[&str] = &["a", "b", "c", "d"];
 const NAMESPACES: &[&str] = &["openfaas-fn", "team"];
-const STEPS: usize = 250;
+const SECRETS: &[&str] = &["s1", "s2"];
+const STEPS: usize = 400;
 
 /// (namespace, name) → (image, replicas)
 type Model = BTreeMap<(String, String), (String, u64)>;
 
-fn deployment(name: &str, ns: &str, image: &str, scale_min: Option<u64>, valid: bool) -> Value {
+/// Secrets that exist, as (namespace, name).
+type Secrets = BTreeSet<(String, String)>;
+
+fn deployment(name: &str, ns: &str, image: &str, scale_min: Option<u64>, valid: bool, secret: Option<&str>) -> Value {
     let mut body = model_fn(name);
+    if let Some(secret) = secret {
+        body["secrets"] = json!([secret]);
+    }
     body["namespace"] = json!(ns);
     body["image"] = json!(image);
     if let Some(n) = scale_min {
@@ -32,7 +40,13 @@ fn deployment(name: &str, ns: &str, image: &str, scale_min: Option<u64>, valid: 
     body
 }
 
-async fn check(h: &Harness, model: &Model, step: usize) {
+async fn check(h: &Harness, model: &Model, secrets: &Secrets, step: usize) {
+    for ns in NAMESPACES {
+        let list = h.send("GET", &format!("/system/secrets?namespace={ns}"), "").await.json();
+        let listed: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        let expected: Vec<&str> = secrets.iter().filter(|(n, _)| n == ns).map(|(_, s)| s.as_str()).collect();
+        assert_eq!(listed, expected, "step {step}: secrets of {ns}");
+    }
     for ns in NAMESPACES {
         let list = h.send("GET", &format!("/system/functions?namespace={ns}"), "").await.json();
         let listed: Vec<(String, String, u64)> = list
@@ -61,17 +75,25 @@ async fn random_operation_sequences_keep_list_store_and_model_in_agreement() {
     let ns = json!({"name": "team", "labels": {"openfaas": "1"}});
     assert_eq!(h.send_json("POST", "/system/namespace/", &ns).await.status, StatusCode::CREATED);
     let mut model = Model::new();
+    let mut secrets = Secrets::new();
     for step in 0..STEPS {
         let name = NAMES[rng.gen_range(0..NAMES.len())];
         let ns = NAMESPACES[rng.gen_range(0..NAMESPACES.len())];
         let key = (ns.to_string(), name.to_string());
         let exists = model.contains_key(&key);
-        let valid = rng.gen_bool(0.85);
+        let model_ok = rng.gen_bool(0.85);
         let image = format!("img:{step}");
         let scale_min = rng.gen_bool(0.3).then(|| rng.gen_range(1..4));
-        let (reply, expected) = match rng.gen_range(0..4) {
+        let secret = SECRETS[rng.gen_range(0..SECRETS.len())];
+        let secret_key = (ns.to_string(), secret.to_string());
+        let uses_secret = rng.gen_bool(0.3);
+        // A deployment is acceptable when its annotations are valid and every secret it
+        // names exists; either failure is a 400 before any existence check.
+        let valid = model_ok && (!uses_secret || secrets.contains(&secret_key));
+        let secret_ref = uses_secret.then_some(secret);
+        let (reply, expected) = match rng.gen_range(0..6) {
             0 => {
-                let body = deployment(name, ns, &image, scale_min, valid);
+                let body = deployment(name, ns, &image, scale_min, model_ok, secret_ref);
                 let reply = h.send_json("POST", "/system/functions", &body).await;
                 let expected = match (valid, exists) {
                     (false, _) => 400,
@@ -84,7 +106,7 @@ async fn random_operation_sequences_keep_list_store_and_model_in_agreement() {
                 (reply, expected)
             }
             1 => {
-                let body = deployment(name, ns, &image, scale_min, valid);
+                let body = deployment(name, ns, &image, scale_min, model_ok, secret_ref);
                 let reply = h.send_json("PUT", "/system/functions", &body).await;
                 let expected = match (valid, exists) {
                     (false, _) => 400,
@@ -109,6 +131,18 @@ async fn random_operation_sequences_keep_list_store_and_model_in_agreement() {
                 };
                 (reply, expected)
             }
+            4 => {
+                let body = json!({"name": secret, "namespace": ns, "value": format!("v{step}")});
+                let reply = h.send_json("POST", "/system/secrets", &body).await;
+                let expected = if secrets.insert(secret_key) { 202 } else { 409 };
+                (reply, expected)
+            }
+            5 => {
+                let body = json!({"name": secret, "namespace": ns});
+                let reply = h.send_json("DELETE", "/system/secrets", &body).await;
+                let expected = if secrets.remove(&secret_key) { 202 } else { 404 };
+                (reply, expected)
+            }
             _ => {
                 let body = json!({"functionName": name, "namespace": ns});
                 let reply = h.send_json("DELETE", "/system/functions", &body).await;
@@ -117,9 +151,9 @@ async fn random_operation_sequences_keep_list_store_and_model_in_agreement() {
             }
         };
         assert_eq!(reply.status.as_u16(), expected, "step {step}: {}", reply.body);
-        check(&h, &model, step).await;
+        check(&h, &model, &secrets, step).await;
     }
     let dir = h.into_dir();
     h = Harness::over(dir, &[]).await;
-    check(&h, &model, STEPS).await;
+    check(&h, &model, &secrets, STEPS).await;
 }
