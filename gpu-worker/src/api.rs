@@ -130,10 +130,9 @@ async fn infer(State(s): State<AppState>, Query(q): Query<InferQuery>, req: Requ
         Ok(x) => x,
         Err(e) => return s.fail(e),
     };
-    if let Some(len) = h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
-        if len > s.max_body_bytes {
-            return s.fail(WorkerError::PayloadTooLarge(s.max_body_bytes));
-        }
+    let declared_len = h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared_len.is_some_and(|len| len > s.max_body_bytes) {
+        return s.fail(WorkerError::PayloadTooLarge(s.max_body_bytes));
     }
     let body = match read_body(body, s.max_body_bytes).await {
         Ok(b) => b,

@@ -166,7 +166,9 @@ impl Config {
         envy::from_env()
     }
 
-    /// Loads from key/value pairs (tests, embedding).
+    /// Loads from key/value pairs (tests, embedding). Named like envy's function on
+    /// purpose (STYLE.md rule 10); it is not `FromIterator`.
+    #[allow(clippy::should_implement_trait)]
     pub fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Result<Self, envy::Error> {
         envy::from_iter(pairs)
     }

@@ -379,19 +379,16 @@ impl WeightsStore {
     /// `config.json` and `tokenizer.json` that sit beside the weights, if any.
     async fn download(&self, url: &str, sha256: Option<String>, tmp: PathBuf, arch: Arch) -> Result<(), WeightsError> {
         let digest = self.fetch_to(url, &tmp).await?;
-        if let Some(expected) = sha256 {
-            if expected != digest {
-                return Err(WeightsError::Checksum { url: url.to_string(), expected, actual: digest });
-            }
+        if let Some(expected) = sha256.filter(|e| *e != digest) {
+            return Err(WeightsError::Checksum { url: url.to_string(), expected, actual: digest });
         }
         let dir = tmp.parent().map(Path::to_path_buf).unwrap_or_default();
         tokio::fs::write(dir.join("model.sha256"), format!("{digest}  {url}\n")).await.map_err(|e| WeightsError::Io(e.to_string()))?;
-        if arch.task() == locus_vram::profile::Task::TextEmbedding {
-            if let Some((base, _)) = url.rsplit_once('/') {
-                for companion in ["config.json", "tokenizer.json"] {
-                    // Best effort: a model without these gets the zoo defaults.
-                    let _ = self.fetch_to(&format!("{base}/{companion}"), &dir.join(companion)).await;
-                }
+        let base = url.rsplit_once('/').map(|(base, _)| base);
+        if let Some(base) = base.filter(|_| arch.task() == locus_vram::profile::Task::TextEmbedding) {
+            for companion in ["config.json", "tokenizer.json"] {
+                // Best effort: a model without these gets the zoo defaults.
+                let _ = self.fetch_to(&format!("{base}/{companion}"), &dir.join(companion)).await;
             }
         }
         Ok(())
