@@ -165,3 +165,47 @@ pub fn run(
         gpu_busy: (busy as f64 / span).min(1.0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PolicyKind;
+    use crate::types::ModelId;
+
+    #[test]
+    fn a_miss_costs_its_load_and_a_request_behind_it_waits_for_the_gpu() {
+        let models = vec![SimModel {
+            arch: "mlp",
+            bytes: 10,
+            infer_us: 2_000,
+            load_us: 50_000,
+        }];
+        let hw = Hardware {
+            nodes: 1,
+            gpus_per_node: 1,
+            gpu_memory_bytes: 100,
+            reserve_bytes: 0,
+        };
+        let trace = [
+            Arrival {
+                at: 0,
+                model: ModelId(0),
+            },
+            Arrival {
+                at: 1_000,
+                model: ModelId(0),
+            },
+        ];
+        let stats = run(
+            &SchedulerConfig::new(PolicyKind::Lalb),
+            &hw,
+            &models,
+            &trace,
+            0,
+        );
+        // The first loads (50 ms) and runs (2 ms); the second, a hit, starts at 52 ms.
+        assert_eq!(stats.latencies_ms, [52.0, 53.0]);
+        assert_eq!(stats.misses, 1);
+        assert!((stats.gpu_busy - 54.0 / 54.0).abs() < 1e-9);
+    }
+}

@@ -76,7 +76,7 @@ pub struct SimArgs {
     /// A JSON scenario file with the same settings (flags override it).
     #[arg(long)]
     pub scenario: Option<std::path::PathBuf>,
-    /// Output format: `table` or `json` (one object per line).
+    /// Output format: `table` (also when empty) or `json` (one object per line).
     #[arg(long, default_value = "table")]
     pub format: String,
     /// Also draw latency and miss ratio against working-set size into this SVG file.
@@ -175,7 +175,7 @@ pub fn run(args: &SimArgs, out: &mut dyn std::io::Write) -> std::io::Result<()> 
     let rows = sweep(&s, popularity, threads);
     match args.format.as_str() {
         "json" => report::write_json(&rows, out)?,
-        "table" => {
+        "table" | "" => {
             writeln!(
                 out,
                 "# {}",
