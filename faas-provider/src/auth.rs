@@ -51,7 +51,10 @@ pub struct CredentialsError {
 impl Credentials {
     /// Credentials from literal values (trimmed as the files are).
     pub fn new(user: &str, password: &str) -> Self {
-        Credentials { user: user.trim().to_string(), password: password.trim().to_string() }
+        Credentials {
+            user: user.trim().to_string(),
+            password: password.trim().to_string(),
+        }
     }
 
     /// Reads the two files from `dir`; either missing is an error.
@@ -80,7 +83,9 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))
@@ -89,7 +94,10 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
 /// Middleware: passes the request on when auth is off or the credentials match.
 pub async fn require(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(credentials) = &state.credentials {
-        let header = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let header = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         if !credentials.accepts(header) {
             return axum::response::IntoResponse::into_response(ProviderError::Unauthorized);
         }
@@ -103,7 +111,10 @@ mod tests {
 
     fn basic(user: &str, password: &str) -> String {
         let raw = format!("{user}:{password}");
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
     }
 
     #[test]
@@ -124,7 +135,10 @@ mod tests {
         assert!(Credentials::load(dir.path()).is_err());
         std::fs::write(dir.path().join(USER_FILE), "admin\n").unwrap();
         std::fs::write(dir.path().join(PASSWORD_FILE), "  pw \n").unwrap();
-        assert_eq!(Credentials::load(dir.path()).unwrap(), Credentials::new("admin", "pw"));
+        assert_eq!(
+            Credentials::load(dir.path()).unwrap(),
+            Credentials::new("admin", "pw")
+        );
     }
 
     #[test]

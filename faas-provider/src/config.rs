@@ -88,7 +88,9 @@ impl Config {
     /// ignored, so a whole environment can be passed.
     // Named after `envy::from_iter`, as the house style asks; it is not `FromIterator`.
     #[allow(clippy::should_implement_trait)]
-    pub fn from_iter(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn from_iter(
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         Ok(envy::from_iter(pairs)?)
     }
 }
@@ -127,8 +129,16 @@ mod tests {
 
     #[test]
     fn lower_case_openfaas_names_and_upper_case_names_both_fill_fields() {
-        let c = load(&[("port", "9000"), ("STATE_DIR", "/tmp/x"), ("basic_auth", "true")]).unwrap();
-        assert_eq!((c.port, c.state_dir, c.basic_auth), (9000, PathBuf::from("/tmp/x"), true));
+        let c = load(&[
+            ("port", "9000"),
+            ("STATE_DIR", "/tmp/x"),
+            ("basic_auth", "true"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.port, c.state_dir, c.basic_auth),
+            (9000, PathBuf::from("/tmp/x"), true)
+        );
         let c = load(&[("READ_TIMEOUT", "5s"), ("write_timeout", "7")]).unwrap();
         assert_eq!(c.read_timeout, Duration::from_secs(5));
         assert_eq!(c.write_timeout, Duration::from_secs(7));
@@ -146,7 +156,9 @@ mod tests {
     #[test]
     fn malformed_values_are_errors_that_name_the_problem() {
         assert!(load(&[("port", "eighty")]).is_err());
-        let err = load(&[("read_timeout", "forever")]).unwrap_err().to_string();
+        let err = load(&[("read_timeout", "forever")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("forever"), "{err}");
     }
 

@@ -32,7 +32,9 @@ pub fn validate(
     query_namespace: Option<&str>,
 ) -> Result<ValidDeployment, ProviderError> {
     if deployment.service.is_empty() {
-        return Err(ProviderError::BadRequest("service (the function name) is required".into()));
+        return Err(ProviderError::BadRequest(
+            "service (the function name) is required".into(),
+        ));
     }
     names::validate(NameKind::Function, &deployment.service)?;
     if deployment.image.trim().is_empty() {
@@ -47,7 +49,11 @@ pub fn validate(
     deployment.requests = check_resources("requests", deployment.requests.take())?;
     let scale_min = scale_min(&deployment)?;
     let kind = models::classify(&deployment)?;
-    Ok(ValidDeployment { deployment, kind, scale_min })
+    Ok(ValidDeployment {
+        deployment,
+        kind,
+        scale_min,
+    })
 }
 
 /// Every quantity must parse; a block with none set is dropped (echoed as absent).
@@ -68,7 +74,11 @@ fn check_resources(
 }
 
 fn scale_min(deployment: &FunctionDeployment) -> Result<Option<u64>, ProviderError> {
-    let Some(text) = deployment.labels.as_ref().and_then(|l| l.get(SCALE_MIN_LABEL)) else {
+    let Some(text) = deployment
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SCALE_MIN_LABEL))
+    else {
         return Ok(None);
     };
     match text.trim().parse::<u64>() {
@@ -112,7 +122,12 @@ mod tests {
         d.labels = Some(StringMap::from([(SCALE_MIN_LABEL.into(), "2".into())]));
         assert_eq!(validate(d.clone(), None).unwrap().scale_min, Some(2));
         d.labels = Some(StringMap::from([(SCALE_MIN_LABEL.into(), "many".into())]));
-        assert!(validate(d, None).unwrap_err().to_string().contains(SCALE_MIN_LABEL));
+        assert!(
+            validate(d, None)
+                .unwrap_err()
+                .to_string()
+                .contains(SCALE_MIN_LABEL)
+        );
     }
 
     #[test]
@@ -122,9 +137,22 @@ mod tests {
         assert!(validate(d, None).unwrap_err().to_string().contains("image"));
         let mut d = model_fn();
         d.service = String::new();
-        assert!(validate(d, None).unwrap_err().to_string().contains("service"));
+        assert!(
+            validate(d, None)
+                .unwrap_err()
+                .to_string()
+                .contains("service")
+        );
         let mut d = model_fn();
-        d.limits = Some(FunctionResources { memory: "lots".into(), ..Default::default() });
-        assert!(validate(d, None).unwrap_err().to_string().contains("limits.memory"));
+        d.limits = Some(FunctionResources {
+            memory: "lots".into(),
+            ..Default::default()
+        });
+        assert!(
+            validate(d, None)
+                .unwrap_err()
+                .to_string()
+                .contains("limits.memory")
+        );
     }
 }

@@ -125,7 +125,10 @@ impl IntoResponse for ProviderError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        headers.insert(ERROR_TYPE_HEADER, HeaderValue::from_static(self.error_type()));
+        headers.insert(
+            ERROR_TYPE_HEADER,
+            HeaderValue::from_static(self.error_type()),
+        );
         match self {
             ProviderError::Unauthorized => {
                 headers.insert(
@@ -149,13 +152,16 @@ mod tests {
     use super::*;
 
     async fn body_of(response: Response) -> String {
-        let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
     #[tokio::test]
     async fn store_failures_are_500_without_internal_details() {
-        let response = ProviderError::Store(StoreError::Backend("disk /dev/sda1 on fire".into())).into_response();
+        let response = ProviderError::Store(StoreError::Backend("disk /dev/sda1 on fire".into()))
+            .into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(response.headers()["x-locus-error"], "store_backend");
         assert_eq!(body_of(response).await, "internal store error\n");
@@ -165,8 +171,14 @@ mod tests {
     async fn proxy_errors_carry_the_openfaas_internal_header() {
         for (error, status) in [
             (ProviderError::NoFunctionName, StatusCode::BAD_REQUEST),
-            (ProviderError::NoEndpoints("fn1".into()), StatusCode::SERVICE_UNAVAILABLE),
-            (ProviderError::Unreachable("fn1".into()), StatusCode::INTERNAL_SERVER_ERROR),
+            (
+                ProviderError::NoEndpoints("fn1".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                ProviderError::Unreachable("fn1".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
         ] {
             let response = error.into_response();
             assert_eq!(response.status(), status);
@@ -179,7 +191,10 @@ mod tests {
     #[tokio::test]
     async fn messages_stay_on_one_line() {
         let response = ProviderError::BadRequest("a\nb\r\nc".into()).into_response();
-        assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(body_of(response).await, "a b  c\n");
     }
 
@@ -188,9 +203,22 @@ mod tests {
         let cases = [
             (StoreError::NotFound("x".into()), 404),
             (StoreError::AlreadyExists("x".into()), 409),
-            (StoreError::NamespaceNotEmpty { name: "a".into(), functions: 1, secrets: 0 }, 409),
+            (
+                StoreError::NamespaceNotEmpty {
+                    name: "a".into(),
+                    functions: 1,
+                    secrets: 0,
+                },
+                409,
+            ),
             (StoreError::UnknownNamespace("a".into()), 400),
-            (StoreError::UnknownSecret { name: "s".into(), namespace: "a".into() }, 400),
+            (
+                StoreError::UnknownSecret {
+                    name: "s".into(),
+                    namespace: "a".into(),
+                },
+                400,
+            ),
             (StoreError::DefaultNamespace("openfaas-fn".into()), 400),
             (StoreError::Corrupt("x".into()), 500),
         ];

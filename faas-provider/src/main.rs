@@ -32,7 +32,9 @@ async fn serve() -> anyhow::Result<()> {
     tracing::debug!(?config, "configuration");
     let addr = SocketAddr::new(config.bind_address, config.port);
     let state = server::prepare(config, prometheus::Registry::new()).await?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot bind {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind {addr}"))?;
     let bound = listener.local_addr()?;
     // One line tests and scripts can wait for instead of polling the port.
     println!("listening on {bound}");

@@ -19,7 +19,9 @@ use crate::error::ERROR_TYPE_HEADER;
 use crate::state::AppState;
 
 /// Histogram buckets (seconds) for every duration here: the gateway's, 5 ms … 10 s.
-const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// The provider's collectors.
 #[derive(Debug, Clone)]
@@ -40,7 +42,10 @@ impl Metrics {
         let function = ["function_name", "code"];
         let metrics = Metrics {
             http_requests: CounterVec::new(
-                Opts::new("provider_http_requests_total", "Requests to the provider API."),
+                Opts::new(
+                    "provider_http_requests_total",
+                    "Requests to the provider API.",
+                ),
                 &http,
             )?,
             http_duration: HistogramVec::new(
@@ -59,7 +64,10 @@ impl Metrics {
                 &["error_type"],
             )?,
             invocations: CounterVec::new(
-                Opts::new("gateway_function_invocation_total", "Completed function invocations."),
+                Opts::new(
+                    "gateway_function_invocation_total",
+                    "Completed function invocations.",
+                ),
                 &function,
             )?,
             invocation_seconds: HistogramVec::new(
@@ -68,7 +76,10 @@ impl Metrics {
                 &function,
             )?,
             invocations_started: CounterVec::new(
-                Opts::new("gateway_function_invocation_started", "Function invocations started."),
+                Opts::new(
+                    "gateway_function_invocation_started",
+                    "Function invocations started.",
+                ),
                 &["function_name"],
             )?,
             service_count: GaugeVec::new(
@@ -91,7 +102,9 @@ impl Metrics {
         let code = code.to_string();
         let labels = [code.as_str(), method, path];
         self.http_requests.with_label_values(&labels).inc();
-        self.http_duration.with_label_values(&labels).observe(seconds);
+        self.http_duration
+            .with_label_values(&labels)
+            .observe(seconds);
     }
 
     /// Counts a provider-made error by its `error_type`.
@@ -101,7 +114,9 @@ impl Metrics {
 
     /// Records an invocation of `function_name` (`name.namespace`) starting.
     pub fn invocation_started(&self, function_name: &str) {
-        self.invocations_started.with_label_values(&[function_name]).inc();
+        self.invocations_started
+            .with_label_values(&[function_name])
+            .inc();
     }
 
     /// Records a finished invocation with the status it returned.
@@ -109,12 +124,16 @@ impl Metrics {
         let code = code.to_string();
         let labels = [function_name, code.as_str()];
         self.invocations.with_label_values(&labels).inc();
-        self.invocation_seconds.with_label_values(&labels).observe(seconds);
+        self.invocation_seconds
+            .with_label_values(&labels)
+            .observe(seconds);
     }
 
     /// Sets the desired replicas of `function_name` (`name.namespace`).
     pub fn set_service_count(&self, function_name: &str, replicas: u64) {
-        self.service_count.with_label_values(&[function_name]).set(replicas as f64);
+        self.service_count
+            .with_label_values(&[function_name])
+            .set(replicas as f64);
     }
 
     /// Forgets a deleted function's replica gauge.
@@ -139,17 +158,26 @@ pub fn route_label(template: &str) -> &str {
 
 /// Middleware recording `provider_http_*` for matched `/system/*` routes.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
     let method = request.method().to_string();
     let start = tokio::time::Instant::now();
     let response = next.run(request).await;
-    if let Some(error_type) = response.headers().get(ERROR_TYPE_HEADER).and_then(|v| v.to_str().ok()) {
+    if let Some(error_type) = response
+        .headers()
+        .get(ERROR_TYPE_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
         state.metrics.observe_failure(error_type);
     }
     if let Some(template) = template.filter(|t| t.starts_with("/system/")) {
         let seconds = start.elapsed().as_secs_f64();
         let code = response.status().as_u16();
-        state.metrics.observe_http(&method, route_label(&template), code, seconds);
+        state
+            .metrics
+            .observe_http(&method, route_label(&template), code, seconds);
     }
     response
 }
@@ -161,7 +189,10 @@ mod tests {
     #[test]
     fn parameterised_routes_are_labelled_by_their_stem() {
         assert_eq!(route_label("/system/function/{name}"), "/system/function");
-        assert_eq!(route_label("/system/scale-function/{name}"), "/system/scale-function");
+        assert_eq!(
+            route_label("/system/scale-function/{name}"),
+            "/system/scale-function"
+        );
         assert_eq!(route_label("/system/namespace/"), "/system/namespace");
         assert_eq!(route_label("/system/functions"), "/system/functions");
     }
@@ -171,7 +202,10 @@ mod tests {
         let (a, b) = (Registry::new(), Registry::new());
         Metrics::new(&a).unwrap();
         Metrics::new(&b).unwrap();
-        assert!(Metrics::new(&a).is_err(), "a second registration in one registry must fail");
+        assert!(
+            Metrics::new(&a).is_err(),
+            "a second registration in one registry must fail"
+        );
     }
 
     #[test]
@@ -181,14 +215,20 @@ mod tests {
         m.invocation_started("fn1.openfaas-fn");
         m.observe_invocation("fn1.openfaas-fn", 200, 0.02);
         m.set_service_count("fn1.openfaas-fn", 2);
-        let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .unwrap();
         assert!(text.contains(
             "gateway_function_invocation_total{code=\"200\",function_name=\"fn1.openfaas-fn\"} 1"
         ));
-        assert!(text.contains("gateway_functions_seconds_count{code=\"200\",function_name=\"fn1.openfaas-fn\"} 1"));
+        assert!(text.contains(
+            "gateway_functions_seconds_count{code=\"200\",function_name=\"fn1.openfaas-fn\"} 1"
+        ));
         assert!(text.contains("gateway_service_count{function_name=\"fn1.openfaas-fn\"} 2"));
         m.remove_service("fn1.openfaas-fn");
-        let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .unwrap();
         assert!(!text.contains("gateway_service_count{"));
     }
 }

@@ -90,7 +90,12 @@ pub enum ModelError {
 pub fn classify(deployment: &FunctionDeployment) -> Result<FunctionKind, ModelError> {
     let empty = Default::default();
     let annotations = deployment.annotations.as_ref().unwrap_or(&empty);
-    let get = |key: &str| annotations.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let get = |key: &str| {
+        annotations
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
 
     let arch = get(MODEL).ok_or_else(|| ModelError::Missing {
         annotation: MODEL,
@@ -103,7 +108,10 @@ pub fn classify(deployment: &FunctionDeployment) -> Result<FunctionKind, ModelEr
         return Err(ModelError::Invalid {
             annotation: MODEL,
             value: arch.to_string(),
-            why: format!("unknown architecture; known: {}", known_architectures().join(", ")),
+            why: format!(
+                "unknown architecture; known: {}",
+                known_architectures().join(", ")
+            ),
         });
     }
     let weights_text = get(WEIGHTS).ok_or_else(|| ModelError::Missing {
@@ -124,7 +132,11 @@ pub fn classify(deployment: &FunctionDeployment) -> Result<FunctionKind, ModelEr
             })
         })
         .transpose()?;
-    Ok(FunctionKind::Model(ModelSpec { arch: arch.to_string(), weights, memory_bytes }))
+    Ok(FunctionKind::Model(ModelSpec {
+        arch: arch.to_string(),
+        weights,
+        memory_bytes,
+    }))
 }
 
 /// Parses a weights URI for a model of architecture `arch`.
@@ -134,13 +146,18 @@ fn parse_weights(text: &str, arch: &str) -> Result<WeightsUri, String> {
             .split_once('?')
             .ok_or_else(|| format!("expected zoo://{arch}?seed=N"))?;
         if zoo_arch != arch {
-            return Err(format!("zoo weights are for {zoo_arch:?} but the model is {arch:?}"));
+            return Err(format!(
+                "zoo weights are for {zoo_arch:?} but the model is {arch:?}"
+            ));
         }
         let seed = query
             .strip_prefix("seed=")
             .and_then(|s| s.parse::<u64>().ok())
             .ok_or_else(|| format!("expected seed=N (an unsigned integer), got {query:?}"))?;
-        return Ok(WeightsUri::Zoo { arch: zoo_arch.to_string(), seed });
+        return Ok(WeightsUri::Zoo {
+            arch: zoo_arch.to_string(),
+            seed,
+        });
     }
     if let Some(path) = text.strip_prefix("file://") {
         if !path.starts_with('/') || path.len() < 2 {

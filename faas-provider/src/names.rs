@@ -34,7 +34,9 @@ impl NameKind {
 pub fn validate(kind: NameKind, name: &str) -> Result<(), ProviderError> {
     let noun = kind.noun();
     if name.is_empty() {
-        return Err(ProviderError::BadRequest(format!("{noun} name is required")));
+        return Err(ProviderError::BadRequest(format!(
+            "{noun} name is required"
+        )));
     }
     if name.contains("..") || name.contains('/') {
         return Err(ProviderError::BadRequest(format!(
@@ -46,7 +48,11 @@ pub fn validate(kind: NameKind, name: &str) -> Result<(), ProviderError> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || (dot_allowed && c == '.'));
     if !ok {
-        let pattern = if dot_allowed { "[-a-zA-Z_0-9.]+" } else { "[-a-zA-Z_0-9]+" };
+        let pattern = if dot_allowed {
+            "[-a-zA-Z_0-9.]+"
+        } else {
+            "[-a-zA-Z_0-9]+"
+        };
         return Err(ProviderError::BadRequest(format!(
             "{noun} name {name:?} must match {pattern}"
         )));
@@ -88,7 +94,10 @@ mod tests {
         assert!(validate(NameKind::Function, "fn-1_a").is_ok());
         assert!(validate(NameKind::Secret, "hf.token").is_ok());
         for bad in ["", "a/b", "..", "a..b", "a b", "ünï", "fn.ns"] {
-            assert!(validate(NameKind::Function, bad).is_err(), "{bad:?} accepted");
+            assert!(
+                validate(NameKind::Function, bad).is_err(),
+                "{bad:?} accepted"
+            );
         }
         assert!(validate(NameKind::Secret, "../etc").is_err());
         assert!(validate(NameKind::Namespace, &"a".repeat(254)).is_err());

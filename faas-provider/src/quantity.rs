@@ -17,7 +17,9 @@ pub fn parse(text: &str) -> Result<f64, String> {
         && unsigned.chars().filter(|&c| c == '.').count() <= 1
         && unsigned.chars().all(|c| c.is_ascii_digit() || c == '.');
     if !digits_ok {
-        return Err(format!("{text:?} is not a Kubernetes quantity (e.g. 128Mi, 1Gi, 500m)"));
+        return Err(format!(
+            "{text:?} is not a Kubernetes quantity (e.g. 128Mi, 1Gi, 500m)"
+        ));
     }
     let value: f64 = number
         .parse()

@@ -45,7 +45,12 @@ pub async fn prepare(config: Config, registry: Registry) -> Result<AppState, Ser
         None
     };
     tracing::info!(store = %store.path().display(), basic_auth = config.basic_auth, "state opened");
-    Ok(AppState::new(config, Arc::new(store), registry, credentials)?)
+    Ok(AppState::new(
+        config,
+        Arc::new(store),
+        registry,
+        credentials,
+    )?)
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then drains connections.
@@ -57,7 +62,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 

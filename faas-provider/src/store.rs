@@ -12,8 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use crate::types::{FunctionNamespace, StringMap};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 mod error;
 mod functions;
@@ -58,7 +58,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 impl Store {
     /// Opens (or creates) the store in `state_dir`, then verifies it end to end.
     pub fn open(state_dir: &Path) -> Result<Self> {
-        let open_err = |reason: String| StoreError::Open { path: state_dir.to_path_buf(), reason };
+        let open_err = |reason: String| StoreError::Open {
+            path: state_dir.to_path_buf(),
+            reason,
+        };
         std::fs::create_dir_all(state_dir).map_err(|e| open_err(e.to_string()))?;
         let path = state_dir.join(DB_FILE);
         let db = Database::create(&path).map_err(|e| StoreError::Open {
@@ -236,7 +239,9 @@ impl Store {
         let table = txn.open_table(SECRETS)?;
         match table.get((ns, name))? {
             Some(v) => Ok(v.value().to_vec()),
-            None => Err(StoreError::not_found(format!("secret {name} in namespace {ns}"))),
+            None => Err(StoreError::not_found(format!(
+                "secret {name} in namespace {ns}"
+            ))),
         }
     }
 
@@ -257,10 +262,14 @@ impl Store {
             let exists = table.get((ns, name))?.is_some();
             match (must_exist, exists) {
                 (true, false) => {
-                    return Err(StoreError::not_found(format!("secret {name} in namespace {ns}")));
+                    return Err(StoreError::not_found(format!(
+                        "secret {name} in namespace {ns}"
+                    )));
                 }
                 (false, true) => {
-                    return Err(StoreError::exists(format!("secret {name} in namespace {ns}")));
+                    return Err(StoreError::exists(format!(
+                        "secret {name} in namespace {ns}"
+                    )));
                 }
                 _ => {}
             }
@@ -275,7 +284,9 @@ impl Store {
             require_namespace(&txn.open_table(NAMESPACES)?, ns)?;
             let mut table = txn.open_table(SECRETS)?;
             if table.remove((ns, name))?.is_none() {
-                return Err(StoreError::not_found(format!("secret {name} in namespace {ns}")));
+                return Err(StoreError::not_found(format!(
+                    "secret {name} in namespace {ns}"
+                )));
             }
             Ok(())
         })
@@ -310,7 +321,10 @@ fn restrict_permissions(path: &Path) {
 }
 
 /// Fails with `UnknownNamespace` unless `ns` exists.
-fn require_namespace(table: &impl ReadableTable<&'static str, &'static [u8]>, ns: &str) -> Result<()> {
+fn require_namespace(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    ns: &str,
+) -> Result<()> {
     match table.get(ns)? {
         Some(_) => Ok(()),
         None => Err(StoreError::UnknownNamespace(ns.to_string())),

@@ -47,7 +47,11 @@ pub struct FunctionDeployment {
     #[serde(default, deserialize_with = "nullable")]
     pub image: String,
     /// Target namespace; empty means "from the query, else `openfaas-fn`".
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace: String,
     /// The process the watchdog forks (`fprocess`).
     #[serde(
@@ -66,10 +70,18 @@ pub struct FunctionDeployment {
     )]
     pub env_vars: StringMap,
     /// Provider-specific placement constraints, e.g. `gpu=a100`.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub constraints: Vec<String>,
     /// Names of secrets (in the function's namespace) to mount.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub secrets: Vec<String>,
     /// Labels; `None` when absent or `null`, `Some({})` when sent as `{}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,10 +109,18 @@ pub struct FunctionDeployment {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionResources {
     /// Memory, e.g. `128Mi`.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub memory: String,
     /// CPU, e.g. `500m`.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cpu: String,
     /// NVIDIA GPUs, e.g. `1`.
     #[serde(
@@ -156,7 +176,11 @@ pub struct FunctionStatus {
     #[serde(default, deserialize_with = "nullable")]
     pub image: String,
     /// The function's namespace (always set by Locus).
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace: String,
     /// As deployed.
     #[serde(
@@ -175,10 +199,18 @@ pub struct FunctionStatus {
     )]
     pub env_vars: StringMap,
     /// As deployed.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub constraints: Vec<String>,
     /// As deployed.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub secrets: Vec<String>,
     /// The deployed labels plus `faas_function: <name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,7 +241,11 @@ pub struct FunctionStatus {
     )]
     pub invocation_count: f64,
     /// Desired replicas.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero_u64")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero_u64"
+    )]
     pub replicas: u64,
     /// Replicas ready to serve.
     #[serde(
@@ -231,7 +267,11 @@ pub struct FunctionStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionUsage {
     /// CPU usage in cores.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero_f64")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "is_zero_f64"
+    )]
     pub cpu: f64,
     /// Memory in use, in bytes.
     #[serde(
@@ -250,7 +290,11 @@ pub struct DeleteFunctionRequest {
     #[serde(rename = "functionName", default, deserialize_with = "nullable")]
     pub function_name: String,
     /// Its namespace; empty means "from the query, else the default".
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace: String,
 }
 
@@ -264,7 +308,11 @@ pub struct ScaleServiceRequest {
     #[serde(default, deserialize_with = "nullable")]
     pub replicas: u64,
     /// Its namespace; empty means "from the query, else the default".
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace: String,
 }
 
@@ -275,10 +323,18 @@ pub struct Secret {
     #[serde(default, deserialize_with = "nullable")]
     pub name: String,
     /// Its namespace; empty means "from the query, else the default".
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub namespace: String,
     /// A text value; used when `rawValue` is empty.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub value: String,
     /// A binary value, base64 on the wire (Go `[]byte`); wins over `value` when non-empty.
     #[serde(
@@ -332,7 +388,11 @@ pub struct ProviderInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionInfo {
     /// Commit message, when known.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub commit_message: String,
     /// Commit hash.
     #[serde(default, deserialize_with = "nullable")]
@@ -349,17 +409,28 @@ pub struct FunctionNamespace {
     #[serde(default, deserialize_with = "nullable")]
     pub name: String,
     /// Labels; `openfaas=1` (or `true`) marks it OpenFaaS-enabled.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub labels: StringMap,
     /// Annotations.
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub annotations: StringMap,
 }
 
 impl FunctionNamespace {
     /// Whether the namespace carries the `openfaas=1` (or `true`) label.
     pub fn is_openfaas_enabled(&self) -> bool {
-        matches!(self.labels.get("openfaas").map(String::as_str), Some("1" | "true"))
+        matches!(
+            self.labels.get("openfaas").map(String::as_str),
+            Some("1" | "true")
+        )
     }
 }
 

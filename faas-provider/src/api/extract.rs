@@ -34,13 +34,17 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProviderError> {
 
 /// Reads the whole body within `max_body_bytes`.
 pub async fn read_body(request: Request, state: &AppState) -> Result<Bytes, ProviderError> {
-    Bytes::from_request(request, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ProviderError::PayloadTooLarge { limit: state.config.max_body_bytes }
-        } else {
-            ProviderError::BadRequest(format!("cannot read the request body: {rejection}"))
-        }
-    })
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ProviderError::PayloadTooLarge {
+                    limit: state.config.max_body_bytes,
+                }
+            } else {
+                ProviderError::BadRequest(format!("cannot read the request body: {rejection}"))
+            }
+        })
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {

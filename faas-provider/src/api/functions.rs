@@ -15,7 +15,9 @@ use crate::events::FunctionEvent;
 use crate::names::{self, NameKind};
 use crate::state::AppState;
 use crate::store::FunctionRecord;
-use crate::types::{DeleteFunctionRequest, FunctionDeployment, FunctionStatus, ScaleServiceRequest};
+use crate::types::{
+    DeleteFunctionRequest, FunctionDeployment, FunctionStatus, ScaleServiceRequest,
+};
 
 /// Label added to every function's labels on output (the certifier expects it).
 pub const FAAS_FUNCTION_LABEL: &str = "faas_function";
@@ -77,7 +79,10 @@ async fn create(
         deployment: valid.deployment,
     };
     let stored = record.clone();
-    state.store.call(move |s| s.create_function(&stored)).await?;
+    state
+        .store
+        .call(move |s| s.create_function(&stored))
+        .await?;
     state.publish(FunctionEvent::Deployed(record));
     Ok(StatusCode::ACCEPTED)
 }
@@ -89,7 +94,10 @@ async fn update(
 ) -> Result<StatusCode, ProviderError> {
     let valid = deploy::validate(body, params.get("namespace"))?;
     let (deployment, scale_min) = (valid.deployment, valid.scale_min);
-    let record = state.store.call(move |s| s.update_function(deployment, scale_min)).await?;
+    let record = state
+        .store
+        .call(move |s| s.update_function(deployment, scale_min))
+        .await?;
     state.publish(FunctionEvent::Updated(record));
     Ok(StatusCode::ACCEPTED)
 }
@@ -106,7 +114,10 @@ async fn delete(
     let ns = names::resolve_namespace(&body.namespace, params.get("namespace"));
     names::validate(NameKind::Namespace, &ns)?;
     let name = body.function_name;
-    let record = state.store.call(move |s| s.delete_function(&ns, &name)).await?;
+    let record = state
+        .store
+        .call(move |s| s.delete_function(&ns, &name))
+        .await?;
     state.publish(FunctionEvent::Deleted(record));
     Ok(StatusCode::ACCEPTED)
 }
@@ -137,10 +148,17 @@ pub(super) async fn scale(
     params: Params,
     JsonBody(body): JsonBody<ScaleServiceRequest>,
 ) -> Result<StatusCode, ProviderError> {
-    let param = if param.is_empty() { body.service_name.as_str() } else { param.as_str() };
+    let param = if param.is_empty() {
+        body.service_name.as_str()
+    } else {
+        param.as_str()
+    };
     let (name, ns) = target(param, &body.namespace, &params)?;
     let replicas = body.replicas;
-    let record = state.store.call(move |s| s.scale_function(&ns, &name, replicas)).await?;
+    let record = state
+        .store
+        .call(move |s| s.scale_function(&ns, &name, replicas))
+        .await?;
     state.publish(FunctionEvent::Scaled(record));
     Ok(StatusCode::ACCEPTED)
 }

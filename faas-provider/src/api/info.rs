@@ -11,7 +11,9 @@ pub fn provider_info() -> ProviderInfo {
         orchestration: "locus".to_string(),
         version: VersionInfo {
             commit_message: String::new(),
-            sha: option_env!("LOCUS_GIT_SHA").unwrap_or("unknown").to_string(),
+            sha: option_env!("LOCUS_GIT_SHA")
+                .unwrap_or("unknown")
+                .to_string(),
             release: env!("CARGO_PKG_VERSION").to_string(),
         },
     }

@@ -12,9 +12,16 @@ use crate::names;
 use crate::state::AppState;
 
 fn methods() -> MethodFilter {
-    [MethodFilter::POST, MethodFilter::PUT, MethodFilter::PATCH, MethodFilter::DELETE, MethodFilter::OPTIONS, MethodFilter::HEAD]
-        .into_iter()
-        .fold(MethodFilter::GET, MethodFilter::or)
+    [
+        MethodFilter::POST,
+        MethodFilter::PUT,
+        MethodFilter::PATCH,
+        MethodFilter::DELETE,
+        MethodFilter::OPTIONS,
+        MethodFilter::HEAD,
+    ]
+    .into_iter()
+    .fold(MethodFilter::GET, MethodFilter::or)
 }
 
 pub(super) fn router() -> MethodRouter<AppState> {
@@ -37,7 +44,9 @@ async fn invoke(
     request: Request,
 ) -> Response {
     let (function, suffix) = names::split_name(&target.name);
-    let namespace = suffix.filter(|s| !s.is_empty()).unwrap_or(names::DEFAULT_NAMESPACE);
+    let namespace = suffix
+        .filter(|s| !s.is_empty())
+        .unwrap_or(names::DEFAULT_NAMESPACE);
     let invocation = Invocation {
         function: function.to_string(),
         namespace: namespace.to_string(),

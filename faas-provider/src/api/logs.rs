@@ -22,7 +22,9 @@ use crate::state::AppState;
 
 /// Parses the query into a [`LogRequest`]; every failure is a 422.
 pub fn parse_request(params: &Params) -> Result<LogRequest, ProviderError> {
-    let bad = |what: String| ProviderError::Unprocessable(format!("could not parse the log request: {what}"));
+    let bad = |what: String| {
+        ProviderError::Unprocessable(format!("could not parse the log request: {what}"))
+    };
     let name = params.get("name").unwrap_or("");
     if name.is_empty() {
         return Err(bad("name is required".into()));
@@ -33,7 +35,9 @@ pub fn parse_request(params: &Params) -> Result<LogRequest, ProviderError> {
     let tail = match params.get("tail").filter(|t| !t.is_empty()) {
         None => None,
         Some(t) => {
-            let n: i64 = t.parse().map_err(|_| bad(format!("tail={t:?} is not an integer")))?;
+            let n: i64 = t
+                .parse()
+                .map_err(|_| bad(format!("tail={t:?} is not an integer")))?;
             u64::try_from(n).ok().filter(|&n| n > 0)
         }
     };
@@ -50,8 +54,18 @@ pub fn parse_request(params: &Params) -> Result<LogRequest, ProviderError> {
                 .map_err(|_| bad(format!("since={s:?} is not an RFC 3339 time")))?,
         ),
     };
-    let instance = params.get("instance").filter(|i| !i.is_empty()).map(str::to_string);
-    Ok(LogRequest { name: name.to_string(), namespace, instance, since, tail, follow })
+    let instance = params
+        .get("instance")
+        .filter(|i| !i.is_empty())
+        .map(str::to_string);
+    Ok(LogRequest {
+        name: name.to_string(),
+        namespace,
+        instance,
+        since,
+        tail,
+        follow,
+    })
 }
 
 pub(super) async fn logs(

@@ -55,8 +55,18 @@ pub const INVOKE_METHODS: &[Method] = &[
     Method::HEAD,
 ];
 
-fn route(path: &'static str, methods: &'static [Method], auth: bool, handler: MethodRouter<AppState>) -> Route {
-    Route { path, methods, auth, handler }
+fn route(
+    path: &'static str,
+    methods: &'static [Method],
+    auth: bool,
+    handler: MethodRouter<AppState>,
+) -> Route {
+    Route {
+        path,
+        methods,
+        auth,
+        handler,
+    }
 }
 
 /// The complete route table.
@@ -65,18 +75,43 @@ pub fn routes() -> Vec<Route> {
     vec![
         route("/system/functions", CRUD, true, functions::router()),
         route("/system/function/{name}", GET, true, get(functions::status)),
-        route("/system/scale-function/{name}", POST, true, post(functions::scale)),
+        route(
+            "/system/scale-function/{name}",
+            POST,
+            true,
+            post(functions::scale),
+        ),
         route("/system/info", GET, true, get(info::info)),
         route("/system/secrets", CRUD, true, secrets::router()),
         route("/system/logs", GET, true, get(logs::logs)),
         route("/system/namespaces", GET, false, get(namespaces::list)),
         route("/system/namespace/", CRUD, false, namespaces::router()),
-        route("/system/namespace/{name}", CRUD, false, namespaces::router()),
-        route("/function", INVOKE_METHODS, false, invoke::router_without_name()),
-        route("/function/", INVOKE_METHODS, false, invoke::router_without_name()),
+        route(
+            "/system/namespace/{name}",
+            CRUD,
+            false,
+            namespaces::router(),
+        ),
+        route(
+            "/function",
+            INVOKE_METHODS,
+            false,
+            invoke::router_without_name(),
+        ),
+        route(
+            "/function/",
+            INVOKE_METHODS,
+            false,
+            invoke::router_without_name(),
+        ),
         route("/function/{name}", INVOKE_METHODS, false, invoke::router()),
         route("/function/{name}/", INVOKE_METHODS, false, invoke::router()),
-        route("/function/{name}/{*rest}", INVOKE_METHODS, false, invoke::router()),
+        route(
+            "/function/{name}/{*rest}",
+            INVOKE_METHODS,
+            false,
+            invoke::router(),
+        ),
         route("/healthz", GET, false, get(health::healthz)),
         route("/metrics", GET, false, get(health::metrics)),
         route("/openapi.json", GET, false, get(openapi::document)),
@@ -98,7 +133,9 @@ pub fn app(state: AppState) -> Router {
         }
     }
     let guarded = guarded.route_layer(from_fn_with_state(state.clone(), crate::auth::require));
-    let mut system = guarded.merge(open).layer(DefaultBodyLimit::max(config.max_body_bytes));
+    let mut system = guarded
+        .merge(open)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
     if !config.write_timeout.is_zero() {
         system = system.layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -18,7 +18,9 @@ pub(super) fn router() -> MethodRouter<AppState> {
     get(one).post(create).put(update).delete(delete)
 }
 
-pub(super) async fn list(State(state): State<AppState>) -> Result<Json<Vec<String>>, ProviderError> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<String>>, ProviderError> {
     let namespaces = state.store.call(|s| s.namespaces()).await?;
     Ok(Json(namespaces.into_iter().map(|n| n.name).collect()))
 }
@@ -36,14 +38,20 @@ fn resolve_name(path: Option<&str>, body: &str) -> Result<String, ProviderError>
         (true, _) => body,
     };
     if name.is_empty() {
-        return Err(ProviderError::BadRequest("namespace name is required".into()));
+        return Err(ProviderError::BadRequest(
+            "namespace name is required".into(),
+        ));
     }
     names::validate(NameKind::Namespace, name)?;
     Ok(name.to_string())
 }
 
 /// Parses a namespace body and checks it is OpenFaaS-enabled.
-async fn enabled_body(path: Option<String>, state: &AppState, request: Request) -> Result<FunctionNamespace, ProviderError> {
+async fn enabled_body(
+    path: Option<String>,
+    state: &AppState,
+    request: Request,
+) -> Result<FunctionNamespace, ProviderError> {
     let bytes = read_body(request, state).await?;
     let mut ns: FunctionNamespace = JsonBody::lenient(&bytes)?;
     ns.name = resolve_name(path.as_deref(), &ns.name)?;
@@ -56,7 +64,10 @@ async fn enabled_body(path: Option<String>, state: &AppState, request: Request) 
     Ok(ns)
 }
 
-async fn one(State(state): State<AppState>, path: Option<Path<String>>) -> Result<Response, ProviderError> {
+async fn one(
+    State(state): State<AppState>,
+    path: Option<Path<String>>,
+) -> Result<Response, ProviderError> {
     let name = resolve_name(path.as_ref().map(|p| p.0.as_str()), "")?;
     let ns = state.store.call(move |s| s.namespace(&name)).await?;
     Ok(Json(ns).into_response())

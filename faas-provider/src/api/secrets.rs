@@ -23,14 +23,21 @@ fn target(secret: &Secret, params: &Params) -> Result<(String, String), Provider
     Ok((secret.name.clone(), ns))
 }
 
-async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Vec<Secret>>, ProviderError> {
+async fn list(
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<Json<Vec<Secret>>, ProviderError> {
     let ns = names::resolve_namespace("", params.get("namespace"));
     names::validate(NameKind::Namespace, &ns)?;
     let lookup = ns.clone();
     let names = state.store.call(move |s| s.secrets(&lookup)).await?;
     let list = names
         .into_iter()
-        .map(|name| Secret { name, namespace: ns.clone(), ..Default::default() })
+        .map(|name| Secret {
+            name,
+            namespace: ns.clone(),
+            ..Default::default()
+        })
         .collect();
     Ok(Json(list))
 }
@@ -42,7 +49,10 @@ async fn create(
 ) -> Result<StatusCode, ProviderError> {
     let (name, ns) = target(&secret, &params)?;
     let value = secret.bytes();
-    state.store.call(move |s| s.create_secret(&ns, &name, &value)).await?;
+    state
+        .store
+        .call(move |s| s.create_secret(&ns, &name, &value))
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -53,7 +63,10 @@ async fn update(
 ) -> Result<StatusCode, ProviderError> {
     let (name, ns) = target(&secret, &params)?;
     let value = secret.bytes();
-    state.store.call(move |s| s.update_secret(&ns, &name, &value)).await?;
+    state
+        .store
+        .call(move |s| s.update_secret(&ns, &name, &value))
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -63,6 +76,9 @@ async fn delete(
     JsonBody(secret): JsonBody<Secret>,
 ) -> Result<StatusCode, ProviderError> {
     let (name, ns) = target(&secret, &params)?;
-    state.store.call(move |s| s.delete_secret(&ns, &name)).await?;
+    state
+        .store
+        .call(move |s| s.delete_secret(&ns, &name))
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }

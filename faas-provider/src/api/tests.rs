@@ -22,8 +22,13 @@ fn openapi_path(path: &str) -> String {
 
 async fn test_app() -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config { state_dir: dir.path().to_path_buf(), ..Config::default() };
-    let state = crate::server::prepare(config, prometheus::Registry::new()).await.unwrap();
+    let config = Config {
+        state_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let state = crate::server::prepare(config, prometheus::Registry::new())
+        .await
+        .unwrap();
     (app(state), dir)
 }
 
@@ -34,12 +39,21 @@ fn every_route_is_documented_with_its_methods_and_nothing_else_is() {
         .as_object()
         .unwrap()
         .iter()
-        .map(|(path, ops)| (path.clone(), ops.as_object().unwrap().keys().cloned().collect()))
+        .map(|(path, ops)| {
+            (
+                path.clone(),
+                ops.as_object().unwrap().keys().cloned().collect(),
+            )
+        })
         .collect();
     let served: BTreeMap<String, BTreeSet<String>> = routes()
         .iter()
         .map(|r| {
-            let methods = r.methods.iter().map(|m| m.as_str().to_lowercase()).collect();
+            let methods = r
+                .methods
+                .iter()
+                .map(|m| m.as_str().to_lowercase())
+                .collect();
             (openapi_path(r.path), methods)
         })
         .collect();
@@ -60,20 +74,43 @@ fn authenticated_routes_are_documented_as_such() {
 #[tokio::test]
 async fn the_router_answers_exactly_the_methods_of_the_table() {
     let (app, _dir) = test_app().await;
-    let all = [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS, Method::HEAD];
+    let all = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::HEAD,
+    ];
     for r in routes() {
         let uri = r.path.replace("{name}", "fn1").replace("{*rest}", "a/b");
         for method in &all {
             let allowed = r.methods.contains(method)
                 || (*method == Method::HEAD && r.methods.contains(&Method::GET));
-            let request = Request::builder().method(method.clone()).uri(&uri).body(Body::empty()).unwrap();
+            let request = Request::builder()
+                .method(method.clone())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
             let status = app.clone().oneshot(request).await.unwrap().status();
             if allowed {
                 assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
-                let response = app.clone().oneshot(
-                    Request::builder().method(method.clone()).uri(&uri).body(Body::empty()).unwrap(),
-                ).await.unwrap();
-                let fallback = response.headers().get("x-locus-error").is_some_and(|v| v == "route_not_found");
+                let response = app
+                    .clone()
+                    .oneshot(
+                        Request::builder()
+                            .method(method.clone())
+                            .uri(&uri)
+                            .body(Body::empty())
+                            .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                let fallback = response
+                    .headers()
+                    .get("x-locus-error")
+                    .is_some_and(|v| v == "route_not_found");
                 assert!(!fallback, "{method} {uri} fell through to the fallback");
             } else {
                 assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
@@ -114,7 +151,9 @@ fn every_example_body_decodes_into_its_wire_type() {
             }
             for content in contents.into_iter().filter_map(Value::as_object) {
                 for media in content.values() {
-                    let (Some(schema), Some(example)) = (media["schema"]["$ref"].as_str(), media.get("example")) else {
+                    let (Some(schema), Some(example)) =
+                        (media["schema"]["$ref"].as_str(), media.get("example"))
+                    else {
                         continue;
                     };
                     check_example(schema.trim_start_matches("#/components/schemas/"), example);

@@ -77,7 +77,10 @@ impl StoreError {
 
     /// Whether this is a failure of the store itself (logged, not shown to clients).
     pub fn is_internal(&self) -> bool {
-        matches!(self, StoreError::Open { .. } | StoreError::Corrupt(_) | StoreError::Backend(_))
+        matches!(
+            self,
+            StoreError::Open { .. } | StoreError::Corrupt(_) | StoreError::Backend(_)
+        )
     }
 }
 

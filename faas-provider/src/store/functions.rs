@@ -3,8 +3,8 @@
 use redb::{ReadableTable, WriteTransaction};
 
 use super::records::{decode, encode};
-use super::{FUNCTIONS, FunctionRecord, NAMESPACES, Result, SECRETS, Store, StoreError};
 use super::require_namespace;
+use super::{FUNCTIONS, FunctionRecord, NAMESPACES, Result, SECRETS, Store, StoreError};
 use crate::types::FunctionDeployment;
 
 impl Store {

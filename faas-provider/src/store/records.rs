@@ -36,5 +36,6 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("undecodable record: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("undecodable record: {e}")))
 }

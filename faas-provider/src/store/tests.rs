@@ -32,15 +32,25 @@ fn everything_survives_closing_and_reopening() {
         let store = Store::open(dir.path()).unwrap();
         store.create_namespace(&enabled("team-a")).unwrap();
         store.create_secret("team-a", "tok", b"v").unwrap();
-        store.create_function(&record("team-a", "fn1", &["tok"])).unwrap();
+        store
+            .create_function(&record("team-a", "fn1", &["tok"]))
+            .unwrap();
         store.scale_function("team-a", "fn1", 3).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    let names: Vec<_> = store.namespaces().unwrap().into_iter().map(|n| n.name).collect();
+    let names: Vec<_> = store
+        .namespaces()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
     assert_eq!(names, ["openfaas-fn", "team-a"]);
     assert_eq!(store.secret_value("team-a", "tok").unwrap(), b"v");
     let f = store.function("team-a", "fn1").unwrap();
-    assert_eq!((f.replicas, f.created_at), (3, datetime!(2026-01-02 03:04:05 UTC)));
+    assert_eq!(
+        (f.replicas, f.created_at),
+        (3, datetime!(2026-01-02 03:04:05 UTC))
+    );
 }
 
 #[test]
@@ -48,7 +58,10 @@ fn a_garbage_database_file_is_an_open_error_not_an_empty_store() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(DB_FILE), vec![0xAB; 8192]).unwrap();
     let err = Store::open(dir.path()).unwrap_err();
-    assert!(matches!(err, StoreError::Open { .. } | StoreError::Corrupt(_)), "{err}");
+    assert!(
+        matches!(err, StoreError::Open { .. } | StoreError::Corrupt(_)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -57,11 +70,17 @@ fn an_undecodable_record_is_found_at_open() {
     {
         let store = Store::open(dir.path()).unwrap();
         let txn = store.db.begin_write().unwrap();
-        txn.open_table(FUNCTIONS).unwrap().insert(("openfaas-fn", "bad"), &b"{not json"[..]).unwrap();
+        txn.open_table(FUNCTIONS)
+            .unwrap()
+            .insert(("openfaas-fn", "bad"), &b"{not json"[..])
+            .unwrap();
         txn.commit().unwrap();
     }
     let err = Store::open(dir.path()).unwrap_err();
-    assert!(matches!(err, StoreError::Corrupt(ref m) if m.contains("bad.openfaas-fn")), "{err}");
+    assert!(
+        matches!(err, StoreError::Corrupt(ref m) if m.contains("bad.openfaas-fn")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -76,7 +95,9 @@ fn a_state_dir_that_is_a_file_is_an_open_error() {
 fn refused_writes_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.create_function(&record("openfaas-fn", "fn1", &[])).unwrap();
+    store
+        .create_function(&record("openfaas-fn", "fn1", &[]))
+        .unwrap();
     let before = store.all_functions().unwrap();
     assert!(matches!(
         store.create_function(&record("openfaas-fn", "fn1", &[])),
@@ -100,7 +121,9 @@ fn refused_writes_change_nothing() {
 fn update_keeps_created_at_and_replicas_unless_scale_min_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.create_function(&record("openfaas-fn", "fn1", &[])).unwrap();
+    store
+        .create_function(&record("openfaas-fn", "fn1", &[]))
+        .unwrap();
     store.scale_function("openfaas-fn", "fn1", 4).unwrap();
     let mut d = record("openfaas-fn", "fn1", &[]).deployment;
     d.image = "new".into();
@@ -108,21 +131,36 @@ fn update_keeps_created_at_and_replicas_unless_scale_min_is_given() {
     assert_eq!((r.replicas, r.deployment.image.as_str()), (4, "new"));
     assert_eq!(store.update_function(d, Some(2)).unwrap().replicas, 2);
     let missing = record("openfaas-fn", "ghost", &[]).deployment;
-    assert!(matches!(store.update_function(missing, None), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.update_function(missing, None),
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 #[test]
 fn namespaces_cannot_be_deleted_while_used_and_the_default_never() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    assert!(matches!(store.delete_namespace("openfaas-fn"), Err(StoreError::DefaultNamespace(_))));
+    assert!(matches!(
+        store.delete_namespace("openfaas-fn"),
+        Err(StoreError::DefaultNamespace(_))
+    ));
     store.create_namespace(&enabled("a")).unwrap();
-    assert!(matches!(store.create_namespace(&enabled("a")), Err(StoreError::AlreadyExists(_))));
+    assert!(matches!(
+        store.create_namespace(&enabled("a")),
+        Err(StoreError::AlreadyExists(_))
+    ));
     store.create_secret("a", "s", b"").unwrap();
-    assert!(matches!(store.delete_namespace("a"), Err(StoreError::NamespaceNotEmpty { secrets: 1, .. })));
+    assert!(matches!(
+        store.delete_namespace("a"),
+        Err(StoreError::NamespaceNotEmpty { secrets: 1, .. })
+    ));
     store.delete_secret("a", "s").unwrap();
     store.delete_namespace("a").unwrap();
-    assert!(matches!(store.delete_namespace("a"), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.delete_namespace("a"),
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 #[test]
@@ -135,11 +173,20 @@ fn secrets_list_by_namespace_and_refuse_duplicates_and_missing() {
     store.create_secret("b", "z", b"3").unwrap();
     assert_eq!(store.secrets("openfaas-fn").unwrap(), ["x", "y"]);
     assert_eq!(store.secrets("b").unwrap(), ["z"]);
-    assert!(matches!(store.create_secret("b", "z", b""), Err(StoreError::AlreadyExists(_))));
-    assert!(matches!(store.update_secret("b", "nope", b""), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.create_secret("b", "z", b""),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        store.update_secret("b", "nope", b""),
+        Err(StoreError::NotFound(_))
+    ));
     store.update_secret("b", "z", b"4").unwrap();
     assert_eq!(store.secret_value("b", "z").unwrap(), b"4");
-    assert!(matches!(store.secrets("nope"), Err(StoreError::UnknownNamespace(_))));
+    assert!(matches!(
+        store.secrets("nope"),
+        Err(StoreError::UnknownNamespace(_))
+    ));
 }
 
 #[test]
@@ -155,6 +202,9 @@ fn the_database_file_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+    let mode = std::fs::metadata(store.path())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }

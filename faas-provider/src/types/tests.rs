@@ -41,7 +41,10 @@ fn replicas_appear_once_non_zero() {
     s.replicas = 2;
     s.available_replicas = 1;
     let v = serde_json::to_value(s).unwrap();
-    assert_eq!((v["replicas"].clone(), v["availableReplicas"].clone()), (json!(2), json!(1)));
+    assert_eq!(
+        (v["replicas"].clone(), v["availableReplicas"].clone()),
+        (json!(2), json!(1))
+    );
 }
 
 #[test]
@@ -55,7 +58,11 @@ fn a_deployment_decodes_with_unknown_fields_nulls_and_missing_optionals() {
     .unwrap();
     assert_eq!(
         d,
-        FunctionDeployment { service: "fn1".into(), image: "img".into(), ..Default::default() }
+        FunctionDeployment {
+            service: "fn1".into(),
+            image: "img".into(),
+            ..Default::default()
+        }
     );
 }
 
@@ -70,9 +77,10 @@ fn the_observed_faas_cli_body_round_trips_exactly() {
 
 #[test]
 fn empty_label_and_annotation_objects_are_kept_but_null_ones_dropped() {
-    let d: FunctionDeployment =
-        serde_json::from_value(json!({"service": "a", "image": "b", "labels": {}, "annotations": null}))
-            .unwrap();
+    let d: FunctionDeployment = serde_json::from_value(
+        json!({"service": "a", "image": "b", "labels": {}, "annotations": null}),
+    )
+    .unwrap();
     let v = serde_json::to_value(&d).unwrap();
     assert_eq!(v["labels"], json!({}));
     assert!(v.get("annotations").is_none());
@@ -80,11 +88,22 @@ fn empty_label_and_annotation_objects_are_kept_but_null_ones_dropped() {
 
 #[test]
 fn gpu_resource_keys_use_their_kubernetes_spelling() {
-    let r: FunctionResources =
-        serde_json::from_value(json!({"nvidia.com/gpu": "1", "amd.com/gpu": "2", "intel.com/gpu": "3"}))
-            .unwrap();
-    assert_eq!((r.nvidia_gpu.as_str(), r.amd_gpu.as_str(), r.intel_gpu.as_str()), ("1", "2", "3"));
-    assert_eq!(serde_json::to_value(&r).unwrap(), json!({"nvidia.com/gpu": "1", "amd.com/gpu": "2", "intel.com/gpu": "3"}));
+    let r: FunctionResources = serde_json::from_value(
+        json!({"nvidia.com/gpu": "1", "amd.com/gpu": "2", "intel.com/gpu": "3"}),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            r.nvidia_gpu.as_str(),
+            r.amd_gpu.as_str(),
+            r.intel_gpu.as_str()
+        ),
+        ("1", "2", "3")
+    );
+    assert_eq!(
+        serde_json::to_value(&r).unwrap(),
+        json!({"nvidia.com/gpu": "1", "amd.com/gpu": "2", "intel.com/gpu": "3"})
+    );
     assert!(FunctionResources::default().is_empty());
 }
 
@@ -101,16 +120,25 @@ fn raw_value_is_base64_and_wins_over_value() {
     let s: Secret =
         serde_json::from_value(json!({"name": "s", "value": "text", "rawValue": "AAEC"})).unwrap();
     assert_eq!(s.bytes(), vec![0, 1, 2]);
-    let s: Secret = serde_json::from_value(json!({"name": "s", "value": "text", "rawValue": null})).unwrap();
+    let s: Secret =
+        serde_json::from_value(json!({"name": "s", "value": "text", "rawValue": null})).unwrap();
     assert_eq!(s.bytes(), b"text".to_vec());
     assert!(serde_json::from_value::<Secret>(json!({"name": "s", "rawValue": "%%%"})).is_err());
-    let listed = serde_json::to_value(Secret { name: "s".into(), namespace: "n".into(), ..Default::default() }).unwrap();
+    let listed = serde_json::to_value(Secret {
+        name: "s".into(),
+        namespace: "n".into(),
+        ..Default::default()
+    })
+    .unwrap();
     assert_eq!(listed, json!({"name": "s", "namespace": "n"}));
 }
 
 #[test]
 fn namespaces_are_enabled_by_openfaas_1_or_true() {
-    let mut ns = FunctionNamespace { name: "a".into(), ..Default::default() };
+    let mut ns = FunctionNamespace {
+        name: "a".into(),
+        ..Default::default()
+    };
     assert!(!ns.is_openfaas_enabled());
     for v in ["1", "true"] {
         ns.labels.insert("openfaas".into(), v.into());

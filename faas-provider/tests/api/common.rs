@@ -30,15 +30,26 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// Asserts a contract error: status, one plain-text line, and a message fragment.
     pub fn assert_error(&self, status: u16, fragment: &str) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
         assert_eq!(self.header("content-type"), "text/plain; charset=utf-8");
-        assert!(self.body.ends_with('\n') && self.body.trim_end().lines().count() == 1, "{:?}", self.body);
-        assert!(self.body.contains(fragment), "{:?} lacks {fragment:?}", self.body);
+        assert!(
+            self.body.ends_with('\n') && self.body.trim_end().lines().count() == 1,
+            "{:?}",
+            self.body
+        );
+        assert!(
+            self.body.contains(fragment),
+            "{:?} lacks {fragment:?}",
+            self.body
+        );
     }
 }
 
@@ -55,17 +66,29 @@ impl Harness {
 
     /// A harness over an existing state directory.
     pub async fn over(dir: tempfile::TempDir, pairs: &[(&str, &str)]) -> Self {
-        let mut all: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut all: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         all.push(("state_dir".into(), dir.path().display().to_string()));
         let config = Config::from_iter(all).unwrap();
-        let state = faas_provider::server::prepare(config, prometheus::Registry::new()).await.unwrap();
-        Harness { app: app(state.clone()), state, _dir: dir }
+        let state = faas_provider::server::prepare(config, prometheus::Registry::new())
+            .await
+            .unwrap();
+        Harness {
+            app: app(state.clone()),
+            state,
+            _dir: dir,
+        }
     }
 
     /// The same state directory served by a router over `state` (e.g. with other seams).
     pub fn rebuild(self, state: AppState) -> Self {
-        Harness { app: app(state.clone()), state, _dir: self._dir }
+        Harness {
+            app: app(state.clone()),
+            state,
+            _dir: self._dir,
+        }
     }
 
     /// Drops the app (closing the store) and hands back the state directory.
@@ -78,7 +101,11 @@ impl Harness {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     /// Sends `body` (empty = no body) with `method` to `uri`.
@@ -87,7 +114,9 @@ impl Harness {
         let request = if body.is_empty() {
             request.body(Body::empty())
         } else {
-            request.header("content-type", "application/json").body(Body::from(body.to_string()))
+            request
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
         };
         self.call(request.unwrap()).await
     }
@@ -98,7 +127,9 @@ impl Harness {
 
     /// Deploys `model_fn(name)`, asserting 202.
     pub async fn deploy(&self, name: &str) {
-        let reply = self.send_json("POST", "/system/functions", &model_fn(name)).await;
+        let reply = self
+            .send_json("POST", "/system/functions", &model_fn(name))
+            .await;
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     }
 
@@ -110,7 +141,13 @@ impl Harness {
         };
         let reply = self.send("GET", &uri, "").await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        reply.json().as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect()
+        reply
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 

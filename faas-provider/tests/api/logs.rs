@@ -15,7 +15,9 @@ use crate::common::Harness;
 async fn a_non_follow_request_for_a_known_function_is_an_ndjson_stream_that_ends() {
     let h = Harness::new().await;
     h.deploy("fn1").await;
-    let reply = h.send("GET", "/system/logs?name=fn1&follow=false&tail=-1", "").await;
+    let reply = h
+        .send("GET", "/system/logs?name=fn1&follow=false&tail=-1", "")
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header("content-type"), "application/x-ndjson");
     assert_eq!(reply.body, "");
@@ -30,14 +32,19 @@ async fn a_follow_request_stays_open_until_write_timeout() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header("content-type"), "application/x-ndjson");
     let open = start.elapsed();
-    assert!(open >= Duration::from_secs(1) && open < Duration::from_secs(30), "open for {open:?}");
+    assert!(
+        open >= Duration::from_secs(1) && open < Duration::from_secs(30),
+        "open for {open:?}"
+    );
 }
 
 #[tokio::test]
 async fn unknown_functions_are_404_and_unparsable_parameters_422() {
     let h = Harness::new().await;
     h.deploy("fn1").await;
-    h.send("GET", "/system/logs?name=ghost&follow=false", "").await.assert_error(404, "ghost");
+    h.send("GET", "/system/logs?name=ghost&follow=false", "")
+        .await
+        .assert_error(404, "ghost");
     for (query, fragment) in [
         ("", "name is required"),
         ("name=", "name is required"),
@@ -46,7 +53,9 @@ async fn unknown_functions_are_404_and_unparsable_parameters_422() {
         ("name=fn1&since=yesterday", "since"),
         ("name=a/b", "must not contain"),
     ] {
-        h.send("GET", &format!("/system/logs?{query}"), "").await.assert_error(422, fragment);
+        h.send("GET", &format!("/system/logs?{query}"), "")
+            .await
+            .assert_error(422, fragment);
     }
 }
 
@@ -63,7 +72,10 @@ impl LogSource for TwoLines {
             timestamp: datetime!(2026-01-02 03:04:05.5 UTC),
             text: text.into(),
         };
-        Box::pin(futures::stream::iter(vec![line("Forking fprocess"), line("Wrote 11 Bytes")]))
+        Box::pin(futures::stream::iter(vec![
+            line("Forking fprocess"),
+            line("Wrote 11 Bytes"),
+        ]))
     }
 }
 
@@ -76,8 +88,11 @@ async fn parameters_reach_the_log_source_and_each_line_is_one_json_object() {
     h.deploy("fn1").await;
     let uri = "/system/logs?name=fn1&namespace=openfaas-fn&instance=fn1-0&tail=5&follow=false&since=2026-01-01T00:00:00Z&tail=7";
     let reply = h.send("GET", uri, "").await;
-    let lines: Vec<serde_json::Value> =
-        reply.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = reply
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["name"], "fn1");
     assert_eq!(lines[1]["text"], "Wrote 11 Bytes");

@@ -37,7 +37,12 @@ async fn metrics_use_route_templates_and_the_gateway_service_gauge() {
     h.deploy("fn1").await;
     h.send("GET", "/system/function/fn1", "").await;
     h.send("GET", "/system/function/ghost", "").await;
-    h.send_json("POST", "/system/scale-function/fn1", &json!({"replicas": 3})).await;
+    h.send_json(
+        "POST",
+        "/system/scale-function/fn1",
+        &json!({"replicas": 3}),
+    )
+    .await;
     let reply = h.send("GET", "/metrics", "").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.header("content-type").starts_with("text/plain"));
@@ -53,8 +58,16 @@ async fn metrics_use_route_templates_and_the_gateway_service_gauge() {
         assert!(text.contains(line), "missing {line}\n{text}");
     }
     assert!(text.contains("provider_http_request_duration_seconds_bucket"));
-    assert!(!text.contains("path=\"/system/function/fn1\""), "raw paths must not become labels");
-    h.send_json("DELETE", "/system/functions", &json!({"functionName": "fn1"})).await;
+    assert!(
+        !text.contains("path=\"/system/function/fn1\""),
+        "raw paths must not become labels"
+    );
+    h.send_json(
+        "DELETE",
+        "/system/functions",
+        &json!({"functionName": "fn1"}),
+    )
+    .await;
     let text = h.send("GET", "/metrics", "").await.body;
     assert!(!text.contains("gateway_service_count{function_name=\"fn1.openfaas-fn\"}"));
 }
@@ -71,10 +84,19 @@ async fn the_openapi_document_is_served_as_json() {
 async fn invocations_without_a_ready_replica_get_503_from_the_proxy() {
     let h = Harness::new().await;
     h.deploy("fn1").await;
-    for uri in ["/function/fn1", "/function/fn1/", "/function/fn1.openfaas-fn/a/b?x=1", "/function/ghost"] {
+    for uri in [
+        "/function/fn1",
+        "/function/fn1/",
+        "/function/fn1.openfaas-fn/a/b?x=1",
+        "/function/ghost",
+    ] {
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
             let reply = h.send(method, uri, "").await;
-            let name = uri.trim_start_matches("/function/").split(['/', '?']).next().unwrap();
+            let name = uri
+                .trim_start_matches("/function/")
+                .split(['/', '?'])
+                .next()
+                .unwrap();
             reply.assert_error(503, &format!("No endpoints available for: {name}."));
             assert_eq!(reply.header("x-openfaas-internal"), "proxy");
         }
@@ -82,7 +104,10 @@ async fn invocations_without_a_ready_replica_get_503_from_the_proxy() {
     let reply = h.send("GET", "/function/", "").await;
     reply.assert_error(400, "Provide function name in the request path");
     assert_eq!(reply.header("x-openfaas-internal"), "proxy");
-    assert_eq!(h.send("TRACE", "/function/fn1", "").await.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        h.send("TRACE", "/function/fn1", "").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
 }
 
 /// An invoker that echoes what it was given.
@@ -116,19 +141,37 @@ async fn the_invoker_receives_function_namespace_path_and_query() {
     for (uri, expected) in cases {
         assert_eq!(h.send("GET", uri, "").await.body, expected, "{uri}");
     }
-    let request = Request::post("/function/fn1?q").body(Body::from("payload")).unwrap();
+    let request = Request::post("/function/fn1?q")
+        .body(Body::from("payload"))
+        .unwrap();
     assert_eq!(h.call(request).await.body, "POST fn1 openfaas-fn / q");
 }
 
 #[tokio::test]
 async fn unknown_paths_are_404_and_wrong_methods_405() {
     let h = Harness::new().await;
-    h.send("GET", "/nope", "").await.assert_error(404, "404 page not found");
-    h.send("GET", "/system/function/", "").await.assert_error(404, "page not found");
-    assert_eq!(h.send("PATCH", "/system/functions", "").await.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(h.send("POST", "/system/info", "").await.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(h.send("GET", "/system/scale-function/fn1", "").await.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(h.send("DELETE", "/system/namespaces", "").await.status, StatusCode::METHOD_NOT_ALLOWED);
+    h.send("GET", "/nope", "")
+        .await
+        .assert_error(404, "404 page not found");
+    h.send("GET", "/system/function/", "")
+        .await
+        .assert_error(404, "page not found");
+    assert_eq!(
+        h.send("PATCH", "/system/functions", "").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        h.send("POST", "/system/info", "").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        h.send("GET", "/system/scale-function/fn1", "").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        h.send("DELETE", "/system/namespaces", "").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
 }
 
 /// An invoker that answers with the caller's address.
@@ -156,7 +199,12 @@ async fn served_requests_carry_the_callers_address_and_shutdown_stops_the_server
     let server = tokio::spawn(faas_provider::server::serve(listener, state, async {
         let _ = stopped.await;
     }));
-    let body = reqwest::get(format!("http://{addr}/function/fn1")).await.unwrap().text().await.unwrap();
+    let body = reqwest::get(format!("http://{addr}/function/fn1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(body.starts_with("127.0.0.1:"), "{body:?}");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();

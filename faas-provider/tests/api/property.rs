@@ -24,7 +24,14 @@ type Model = BTreeMap<(String, String), (String, u64)>;
 /// Secrets that exist, as (namespace, name).
 type Secrets = BTreeSet<(String, String)>;
 
-fn deployment(name: &str, ns: &str, image: &str, scale_min: Option<u64>, valid: bool, secret: Option<&str>) -> Value {
+fn deployment(
+    name: &str,
+    ns: &str,
+    image: &str,
+    scale_min: Option<u64>,
+    valid: bool,
+    secret: Option<&str>,
+) -> Value {
     let mut body = model_fn(name);
     if let Some(secret) = secret {
         body["secrets"] = json!([secret]);
@@ -42,19 +49,38 @@ fn deployment(name: &str, ns: &str, image: &str, scale_min: Option<u64>, valid: 
 
 async fn check(h: &Harness, model: &Model, secrets: &Secrets, step: usize) {
     for ns in NAMESPACES {
-        let list = h.send("GET", &format!("/system/secrets?namespace={ns}"), "").await.json();
-        let listed: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-        let expected: Vec<&str> = secrets.iter().filter(|(n, _)| n == ns).map(|(_, s)| s.as_str()).collect();
+        let list = h
+            .send("GET", &format!("/system/secrets?namespace={ns}"), "")
+            .await
+            .json();
+        let listed: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        let expected: Vec<&str> = secrets
+            .iter()
+            .filter(|(n, _)| n == ns)
+            .map(|(_, s)| s.as_str())
+            .collect();
         assert_eq!(listed, expected, "step {step}: secrets of {ns}");
     }
     for ns in NAMESPACES {
-        let list = h.send("GET", &format!("/system/functions?namespace={ns}"), "").await.json();
+        let list = h
+            .send("GET", &format!("/system/functions?namespace={ns}"), "")
+            .await
+            .json();
         let listed: Vec<(String, String, u64)> = list
             .as_array()
             .unwrap()
             .iter()
             .map(|f| {
-                (f["name"].as_str().unwrap().to_string(), f["image"].as_str().unwrap().to_string(), f["replicas"].as_u64().unwrap_or(0))
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["image"].as_str().unwrap().to_string(),
+                    f["replicas"].as_u64().unwrap_or(0),
+                )
             })
             .collect();
         let expected: Vec<(String, String, u64)> = model
@@ -73,7 +99,10 @@ async fn random_operation_sequences_keep_list_store_and_model_in_agreement() {
     let mut rng = ChaCha8Rng::seed_from_u64(0x10c05);
     let mut h = Harness::new().await;
     let ns = json!({"name": "team", "labels": {"openfaas": "1"}});
-    assert_eq!(h.send_json("POST", "/system/namespace/", &ns).await.status, StatusCode::CREATED);
+    assert_eq!(
+        h.send_json("POST", "/system/namespace/", &ns).await.status,
+        StatusCode::CREATED
+    );
     let mut model = Model::new();
     let mut secrets = Secrets::new();
     for step in 0..STEPS {
@@ -122,7 +151,9 @@ async fn random_operation_sequences_keep_list_store_and_model_in_agreement() {
             2 => {
                 let replicas = rng.gen_range(0..5);
                 let body = json!({"serviceName": name, "replicas": replicas, "namespace": ns});
-                let reply = h.send_json("POST", &format!("/system/scale-function/{name}"), &body).await;
+                let reply = h
+                    .send_json("POST", &format!("/system/scale-function/{name}"), &body)
+                    .await;
                 let expected = if exists {
                     model.get_mut(&key).unwrap().1 = replicas;
                     202
@@ -140,17 +171,30 @@ async fn random_operation_sequences_keep_list_store_and_model_in_agreement() {
             5 => {
                 let body = json!({"name": secret, "namespace": ns});
                 let reply = h.send_json("DELETE", "/system/secrets", &body).await;
-                let expected = if secrets.remove(&secret_key) { 202 } else { 404 };
+                let expected = if secrets.remove(&secret_key) {
+                    202
+                } else {
+                    404
+                };
                 (reply, expected)
             }
             _ => {
                 let body = json!({"functionName": name, "namespace": ns});
                 let reply = h.send_json("DELETE", "/system/functions", &body).await;
-                let expected = if model.remove(&key).is_some() { 202 } else { 404 };
+                let expected = if model.remove(&key).is_some() {
+                    202
+                } else {
+                    404
+                };
                 (reply, expected)
             }
         };
-        assert_eq!(reply.status.as_u16(), expected, "step {step}: {}", reply.body);
+        assert_eq!(
+            reply.status.as_u16(),
+            expected,
+            "step {step}: {}",
+            reply.body
+        );
         check(&h, &model, &secrets, step).await;
     }
     let dir = h.into_dir();

@@ -29,8 +29,14 @@ async fn start(state_dir: &Path) -> (Child, String) {
     let mut child = provider(state_dir).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let line = lines.next_line().await.unwrap().expect("the provider printed nothing");
-    let addr = line.strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected line {line:?}"));
+    let line = lines
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the provider printed nothing");
+    let addr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"));
     (child, format!("http://{addr}"))
 }
 
@@ -41,17 +47,31 @@ async fn everything_deployed_survives_a_kill_and_restart_of_the_binary() {
     let (mut child, url) = start(dir.path()).await;
 
     let ns = json!({"name": "team-a", "labels": {"openfaas": "1"}});
-    let r = client.post(format!("{url}/system/namespace/")).json(&ns).send().await.unwrap();
+    let r = client
+        .post(format!("{url}/system/namespace/"))
+        .json(&ns)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let secret = json!({"name": "tok", "value": "v", "namespace": "team-a"});
-    let r = client.post(format!("{url}/system/secrets")).json(&secret).send().await.unwrap();
+    let r = client
+        .post(format!("{url}/system/secrets"))
+        .json(&secret)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     // Deployed as the gateway forwards it: chunked, no Content-Length.
     let mut body = model_fn("fn1");
     body["namespace"] = json!("team-a");
     body["secrets"] = json!(["tok"]);
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        body.to_string().into_bytes().chunks(7).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body
+        .to_string()
+        .into_bytes()
+        .chunks(7)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
     let r = client
         .post(format!("{url}/system/functions"))
         .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
@@ -89,7 +109,14 @@ async fn everything_deployed_survives_a_kill_and_restart_of_the_binary() {
         .unwrap();
     assert_eq!(after, before);
     assert_eq!(after["replicas"], 3);
-    let namespaces: Value = client.get(format!("{url}/system/namespaces")).send().await.unwrap().json().await.unwrap();
+    let namespaces: Value = client
+        .get(format!("{url}/system/namespaces"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(namespaces, json!(["openfaas-fn", "team-a"]));
     let secrets: Value = client
         .get(format!("{url}/system/secrets?namespace=team-a"))
@@ -111,7 +138,11 @@ async fn a_corrupt_store_stops_the_binary_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("store"), "{stderr}");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("listening"));
-    assert_eq!(std::fs::read(dir.path().join("locus.redb")).unwrap(), vec![0x5A; 16384], "the file was touched");
+    assert_eq!(
+        std::fs::read(dir.path().join("locus.redb")).unwrap(),
+        vec![0x5A; 16384],
+        "the file was touched"
+    );
 }
 
 #[tokio::test]
