@@ -80,8 +80,11 @@ impl Default for Config {
 
 impl Config {
     /// Loads from the process environment.
+    /// Variables whose name or value is not UTF-8 are skipped (none of ours can be).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_iter(std::env::vars())
+        let pairs = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Self::from_iter(pairs)
     }
 
     /// Loads from key/value pairs (keys matched case-insensitively); unknown keys are
