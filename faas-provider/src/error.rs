@@ -51,6 +51,9 @@ pub enum ProviderError {
     /// A replica was resolved but could not be reached in time.
     #[error("Can't reach service for: {0}.")]
     Unreachable(String),
+    /// A `/system/*` handler did not answer within `write_timeout`.
+    #[error("the provider did not answer within {}", humantime::format_duration(*.0))]
+    Timeout(std::time::Duration),
     /// An unknown path.
     #[error("404 page not found")]
     RouteNotFound,
@@ -70,6 +73,7 @@ impl ProviderError {
             ProviderError::NoFunctionName => "no_function_name",
             ProviderError::NoEndpoints(_) => "no_endpoints",
             ProviderError::Unreachable(_) => "unreachable",
+            ProviderError::Timeout(_) => "timeout",
             ProviderError::RouteNotFound => "route_not_found",
         }
     }
@@ -98,6 +102,7 @@ impl ProviderError {
             },
             ProviderError::NoEndpoints(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProviderError::Unreachable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ProviderError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProviderError::RouteNotFound => StatusCode::NOT_FOUND,
         }
     }

@@ -6,10 +6,13 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
 use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::error::ProviderError;
 use crate::state::AppState;
@@ -137,10 +140,7 @@ pub fn app(state: AppState) -> Router {
         .merge(open)
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
     if !config.write_timeout.is_zero() {
-        system = system.layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            config.write_timeout,
-        ));
+        system = system.layer(from_fn_with_state(state.clone(), write_deadline));
     }
     let mut router = system
         .merge(invoke)
@@ -150,6 +150,16 @@ pub fn app(state: AppState) -> Router {
         router = router.layer(RequestBodyTimeoutLayer::new(config.read_timeout));
     }
     router.with_state(state)
+}
+
+/// Answers 503 when a `/system/*` handler has not produced a response head within
+/// `write_timeout` (a stuck store, say); streamed bodies are not cut by it.
+async fn write_deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.config.write_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ProviderError::Timeout(limit).into_response(),
+    }
 }
 
 #[cfg(test)]

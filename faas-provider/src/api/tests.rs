@@ -172,3 +172,32 @@ fn the_deploy_example_is_a_deployment_the_provider_accepts() {
     let d: FunctionDeployment = serde_json::from_value(example).unwrap();
     crate::deploy::validate(d, None).expect("the documented example validates");
 }
+
+#[tokio::test]
+async fn a_handler_slower_than_write_timeout_gets_a_plain_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        state_dir: dir.path().to_path_buf(),
+        write_timeout: std::time::Duration::from_millis(100),
+        ..Config::default()
+    };
+    let state = crate::server::prepare(config, prometheus::Registry::new())
+        .await
+        .unwrap();
+    let slow = || async {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        "late"
+    };
+    let router: Router = Router::new()
+        .route("/slow", axum::routing::get(slow))
+        .layer(from_fn_with_state(state.clone(), write_deadline))
+        .with_state(state);
+    let request = Request::get("/slow").body(Body::empty()).unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["x-locus-error"], "timeout");
+    let body = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"the provider did not answer within 100ms\n");
+}
