@@ -1,7 +1,7 @@
 //! The policies, selected by name at start-up, and every knob they have.
 //!
 //! `lb`, `lalb` and `lalb-o3` follow PAPER.md to the letter, with each rule the paper
-//! leaves open ([ours]) exposed as a knob. `locus` is our own policy; see
+//! leaves open (\[ours\]) exposed as a knob. `locus` is our own policy; see
 //! `docs/scheduling.md` for what it does and why each piece was kept.
 
 use std::fmt;
