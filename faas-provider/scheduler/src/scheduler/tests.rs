@@ -292,6 +292,7 @@ fn random_operations(policy: PolicyKind, seed: u64) {
     let mut s = sched(policy, 4, 450 * MB, |c| {
         c.knobs.o3_max_bypass = bound;
         c.knobs.busy_threshold = 1 + (seed % 2) as u32;
+        c.knobs.o3_window = [None, Some(3)][(seed / 3 % 2) as usize];
         c.knobs.lb_mode =
             [LbMode::LeastLoaded, LbMode::RoundRobin, LbMode::Random][(seed % 3) as usize];
     });
