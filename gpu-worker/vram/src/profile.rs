@@ -109,7 +109,10 @@ pub struct LoadCost {
 }
 
 impl LoadCost {
-    /// The paper's default experiment: 12 GB/s and a 50 ms setup.
+    /// Locus's own in-process load: 12 GB/s (the paper's host-to-GPU bandwidth) and a
+    /// 50 ms setup (allocation and kernel set-up; no process start). The simulator's
+    /// default experiment models the paper's one-process-per-model design instead and
+    /// charges 1000 ms of setup (see docs/scheduling.md).
     pub const DEFAULT: LoadCost = LoadCost { bandwidth_bytes_per_s: 12e9, setup_ms: 50.0 };
 
     /// Milliseconds to load `bytes`.
