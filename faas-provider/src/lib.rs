@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod models;
 pub mod names;
 pub mod quantity;
+pub mod route;
 pub mod server;
 pub mod state;
 pub mod store;
