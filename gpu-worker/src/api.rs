@@ -144,6 +144,14 @@ async fn infer(State(s): State<AppState>, Query(q): Query<InferQuery>, req: Requ
     };
     let top_k = q.top_k.unwrap_or(s.top_k).clamp(1, 1000);
     let input = InferInput { body, json: is_json(h), mode, top_k };
+    // The emulated backend never looks at bodies, so load tests may send anything.
+    let checked = match s.backend {
+        BackendKind::Candle => crate::tasks::precheck(resolved.arch.task(), &input),
+        BackendKind::Emulated => Ok(()),
+    };
+    if let Err(e) = checked {
+        return s.fail(WorkerError::Device(crate::device::DeviceError::Backend(e.into())));
+    }
     let meta = (resolved.spec.arch.clone(), resolved.spec.weights.clone());
     let acquired = device.acquire(&resolved.key, meta, || s.resolver.prepare(&resolved)).await;
     let (guard, cache) = match acquired {

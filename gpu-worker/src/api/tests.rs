@@ -88,6 +88,7 @@ fn error_type(body: &[u8]) -> String {
     serde_json::from_slice::<ErrorBody>(body).map(|e| e.error_type).unwrap_or_else(|_| String::from_utf8_lossy(body).into())
 }
 
+const KSERVE_4: &str = r#"{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}"#;
 const TINY_MLP: &str = "zoo://mlp?seed=3&input=4&width=8&depth=1&output=3";
 
 #[tokio::test]
@@ -117,6 +118,10 @@ async fn an_image_is_classified_and_a_sentence_embedded_with_misses_then_hits_re
     let norm: f32 = e.embeddings[0].iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-3);
 
+    // Bad input is refused before any model is loaded for it: nothing is evicted.
+    let (s, headers, body) = h.infer("resnet50", "zoo://resnet50?seed=1", "cpu:1", "not an image").await;
+    assert_eq!((s, error_type(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_input"));
+    assert!(headers.get(wire::CACHE).is_none());
     // Bad input for a resident model: a clear 400, and the model stays resident and usable.
     let (s, _, body) = h.infer("resnet18", "zoo://resnet18?seed=1", "cpu:0", "not an image").await;
     assert_eq!((s, error_type(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_input"));
@@ -129,10 +134,10 @@ async fn an_image_is_classified_and_a_sentence_embedded_with_misses_then_hits_re
     assert_eq!(st.devices[1].models[0].arch, "minilm");
     let metrics = String::from_utf8(h.get("/metrics").await.1).unwrap();
     for needle in [
-        "locus_worker_cache_hits_total{device=\"cpu:0\",model=\"resnet18@zoo://resnet18?seed=1\"} 3",
+        "locus_worker_cache_hits_total{device=\"cpu:0\",model=\"resnet18@zoo://resnet18?seed=1\"} 2",
         "locus_worker_cache_misses_total{device=\"cpu:1\",model=\"minilm@zoo://minilm?seed=1\"} 1",
         "locus_worker_device_memory_capacity_bytes{device=\"cpu:1\"} 536870912",
-        "locus_worker_request_failures_total{error_type=\"invalid_input\"} 1",
+        "locus_worker_request_failures_total{error_type=\"invalid_input\"} 2",
         "locus_worker_backend_info{backend=\"candle\"} 1",
         "locus_worker_inference_duration_seconds_count",
         "locus_worker_load_duration_seconds_count",
@@ -161,7 +166,7 @@ async fn raw_kserve_tensors_go_in_and_come_out_for_an_mlp() {
 #[tokio::test]
 async fn bad_requests_get_clear_client_errors_and_the_worker_stays_healthy() {
     let h = harness(&[("max_body_bytes", "1KiB"), ("allowed_schemes", "file,zoo")]);
-    let (s, _, _) = h.infer_with("mlp", TINY_MLP, "cpu:0", "application/json", r#"{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}"#).await;
+    let (s, _, _) = h.infer_with("mlp", TINY_MLP, "cpu:0", "application/json", KSERVE_4).await;
     assert_eq!(s, StatusCode::OK);
 
     // Weights: a truncated file, and a file that holds another architecture.
@@ -187,7 +192,13 @@ async fn bad_requests_get_clear_client_errors_and_the_worker_stays_healthy() {
         ("mlp", TINY_MLP.into(), "cpu:7", StatusCode::NOT_FOUND, "unknown_device"),
     ];
     for (arch, weights, device, status, kind) in cases {
-        let (s, headers, body) = h.infer(arch, &weights, device, "x").await;
+        // A well-formed body for the model, so the weights are what is wrong.
+        let input = match arch {
+            "mlp" => KSERVE_4.as_bytes().to_vec(),
+            "resnet18" => png(16, 16),
+            _ => b"x".to_vec(),
+        };
+        let (s, headers, body) = h.infer(arch, &weights, device, input).await;
         assert_eq!((s, error_type(&body).as_str()), (status, kind), "{arch} {weights}: {}", String::from_utf8_lossy(&body));
         assert_eq!(headers.get(wire::ERROR_MARKER).unwrap(), "worker");
     }

@@ -41,6 +41,21 @@ pub fn preprocess(bytes: &[u8], device: &Device) -> Result<Tensor, TaskError> {
     Tensor::from_vec(chw, (1, 3, SIDE as usize, SIDE as usize), device).map_err(|e| TaskError::Compute(e.to_string()))
 }
 
+/// Checks that `bytes` start like a JPEG or PNG of acceptable size, without decoding.
+pub fn precheck(bytes: &[u8]) -> Result<(), TaskError> {
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| TaskError::InvalidInput(format!("cannot read image: {e}")))?;
+    if reader.format().is_none() {
+        return Err(TaskError::InvalidInput("body is not a JPEG or PNG image".to_string()));
+    }
+    let (w, h) = reader.into_dimensions().map_err(|e| TaskError::InvalidInput(format!("cannot decode image: {e}")))?;
+    if w > MAX_SIDE || h > MAX_SIDE || w == 0 || h == 0 {
+        return Err(TaskError::InvalidInput(format!("image is {w}×{h}; sides must be 1..={MAX_SIDE} pixels")));
+    }
+    Ok(())
+}
+
 /// One predicted class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Class {

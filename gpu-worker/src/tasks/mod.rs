@@ -7,6 +7,7 @@ pub mod tensor;
 pub mod text;
 
 use bytes::Bytes;
+use locus_vram::profile::Task;
 
 /// Why a request's input could not be turned into an answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,5 +60,18 @@ impl InferOutput {
         serde_json::to_vec(value)
             .map(|body| InferOutput { body, content_type: "application/json" })
             .map_err(|e| TaskError::Compute(e.to_string()))
+    }
+}
+
+/// Cheap checks of a request body before any model is loaded for it, so a request
+/// that can never succeed does not evict anything: an image task needs a JPEG or PNG
+/// header, a text task its texts, a tensor request a well-formed KServe v2 body.
+/// (A corrupt image whose header is fine is still caught later, at decode.)
+pub fn precheck(task: Task, input: &InferInput) -> Result<(), TaskError> {
+    match (input.mode, task) {
+        (InferMode::Tensor, _) => tensor::parse(&input.body).map(|_| ()),
+        (InferMode::Task, Task::ImageClassification) => image::precheck(&input.body),
+        (InferMode::Task, Task::TextEmbedding) => text::parse_texts(&input.body, input.json).map(|_| ()),
+        (InferMode::Task, Task::Tensor) => Ok(()),
     }
 }
