@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::models::FunctionRuntime;
+
 /// Everything `faas-provider serve` can be told.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Config {
@@ -41,6 +43,30 @@ pub struct Config {
     /// larger bodies get 413.
     #[serde(default = "defaults::max_body_bytes")]
     pub max_body_bytes: usize,
+    /// What runs container functions, those without `locus.io/model`
+    /// (`function_runtime`): `none` refuses them (400), `process` runs them as local
+    /// watchdog processes, `fallback` forwards them to `fallback_provider_url`.
+    #[serde(default)]
+    pub function_runtime: FunctionRuntime,
+    /// The provider container functions are forwarded to when `function_runtime=fallback`
+    /// (`fallback_provider_url`), e.g. faas-netes's `http://faas-netes.openfaas:8081/`.
+    #[serde(default)]
+    pub fallback_provider_url: Option<String>,
+    /// Longest wait for the fallback provider's response head (`fallback_timeout`); past
+    /// it the caller gets 504. Zero = unlimited.
+    #[serde(default = "defaults::timeout", deserialize_with = "duration")]
+    pub fallback_timeout: Duration,
+    /// Longest time a process replica may take to become ready, and so the longest a
+    /// request to a function at zero replicas is held (`function_start_timeout`).
+    #[serde(default = "defaults::function_start_timeout", deserialize_with = "duration")]
+    pub function_start_timeout: Duration,
+    /// Log lines kept per container function for `/system/logs` (`function_log_lines`).
+    #[serde(default = "defaults::function_log_lines")]
+    pub function_log_lines: usize,
+    /// The executable run as each replica's watchdog (`watchdog_exe`); by default this
+    /// very binary (its hidden `watchdog` subcommand), so `up` needs nothing else.
+    #[serde(default)]
+    pub watchdog_exe: Option<PathBuf>,
 }
 
 /// The one place defaults are written down.
@@ -64,6 +90,12 @@ mod defaults {
     }
     pub fn max_body_bytes() -> usize {
         4 * 1024 * 1024
+    }
+    pub fn function_start_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn function_log_lines() -> usize {
+        2000
     }
 }
 
@@ -163,6 +195,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("forever"), "{err}");
+    }
+
+    #[test]
+    fn container_runtime_settings_load_and_default_to_none() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.function_runtime, FunctionRuntime::None);
+        assert_eq!(c.fallback_provider_url, None);
+        let c = load(&[
+            ("function_runtime", "fallback"),
+            ("fallback_provider_url", "http://127.0.0.1:9/"),
+            ("function_start_timeout", "5s"),
+        ])
+        .unwrap();
+        assert_eq!(c.function_runtime, FunctionRuntime::Fallback);
+        assert_eq!(c.fallback_provider_url.as_deref(), Some("http://127.0.0.1:9/"));
+        assert_eq!(c.function_start_timeout, Duration::from_secs(5));
+        assert!(load(&[("function_runtime", "docker")]).is_err());
     }
 
     #[test]

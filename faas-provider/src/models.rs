@@ -2,10 +2,13 @@
 //! place that reads the `locus.io/model`, `locus.io/weights` and `locus.io/memory`
 //! annotations.
 //!
-//! [`classify`] is the extension point: today every function must name a model; a later
-//! kind (ordinary container functions without `locus.io/model`) becomes one more
-//! [`FunctionKind`] variant decided here. Architectures are the worker's zoo
-//! ([`locus_vram::profile::ZOO`]), so the provider and the worker never disagree.
+//! [`classify`] decides the kind from the annotations alone: a deployment naming
+//! `locus.io/model` is a [`FunctionKind::Model`] (the GPU path); any other is an
+//! ordinary OpenFaaS [`FunctionKind::Container`] function. A malformed or unknown
+//! `locus.io/*` annotation is always refused. [`admit`] then decides whether this provider
+//! can run a container function at all, from its [`FunctionRuntime`]. Architectures are the
+//! worker's zoo ([`locus_vram::profile::ZOO`]), so the provider and the worker never
+//! disagree.
 
 use std::path::PathBuf;
 
@@ -18,6 +21,10 @@ pub const MODEL: &str = "locus.io/model";
 pub const WEIGHTS: &str = "locus.io/weights";
 /// Annotation overriding the VRAM footprint (a Kubernetes quantity).
 pub const MEMORY: &str = "locus.io/memory";
+/// The prefix every Locus annotation shares; an unknown key under it is refused.
+pub const PREFIX: &str = "locus.io/";
+/// Every annotation Locus reads.
+pub const ANNOTATIONS: [&str; 3] = [MODEL, WEIGHTS, MEMORY];
 
 /// The architectures a `locus.io/model` annotation may name.
 pub fn known_architectures() -> Vec<&'static str> {
@@ -34,6 +41,46 @@ pub fn is_known_architecture(arch: &str) -> bool {
 pub enum FunctionKind {
     /// An inference function served by GPU workers from a named model.
     Model(ModelSpec),
+    /// An ordinary OpenFaaS function (an image with an `fprocess`): run by the process
+    /// runtime, forwarded to a fallback provider, or refused, as [`FunctionRuntime`] says.
+    Container,
+}
+
+impl FunctionKind {
+    /// The kind's name as the status shows it: `model` or `container`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FunctionKind::Model(_) => "model",
+            FunctionKind::Container => "container",
+        }
+    }
+}
+
+/// What runs container functions (config `function_runtime`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionRuntime {
+    /// Nothing: a deployment without `locus.io/model` is refused with 400 (`serve`'s
+    /// default).
+    #[default]
+    None,
+    /// Local processes of Locus's watchdog running the function's `fprocess`
+    /// (`up`'s default).
+    Process,
+    /// Another provider (`fallback_provider_url`) that every request about a container
+    /// function is forwarded to.
+    Fallback,
+}
+
+impl FunctionRuntime {
+    /// The value as configured: `none`, `process` or `fallback`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionRuntime::None => "none",
+            FunctionRuntime::Process => "process",
+            FunctionRuntime::Fallback => "fallback",
+        }
+    }
 }
 
 /// A validated model reference.
@@ -84,12 +131,41 @@ pub enum ModelError {
         /// Why it is refused.
         why: String,
     },
+    /// An annotation under `locus.io/` that Locus does not know (a typo would otherwise
+    /// turn a model function into a container function silently).
+    #[error("annotation {annotation:?} is not a Locus annotation; known: {}", ANNOTATIONS.join(", "))]
+    Unknown {
+        /// The annotation's name as sent.
+        annotation: String,
+    },
+    /// A container function on a provider that runs none (`function_runtime=none`).
+    #[error(
+        "annotation {MODEL} is missing, so this is a container function, and this provider \
+         runs none (function_runtime=none). To serve a model, add {MODEL} (one of {}) and \
+         {WEIGHTS}. To run container functions, either set function_runtime=process (local \
+         watchdog processes; `faas-provider up` does) or set function_runtime=fallback with \
+         fallback_provider_url pointing at the provider your cluster already runs \
+         (faas-netes, faasd)",
+        known_architectures().join(", ")
+    )]
+    NoContainerRuntime,
 }
 
-/// Decides what kind of function `deployment` is and whether Locus accepts it.
+/// Decides what kind of function `deployment` is: a model function when it names
+/// `locus.io/model` (whose annotations must then be valid), else a container function.
+/// Any unknown `locus.io/*` annotation, or `locus.io/weights`/`locus.io/memory` without
+/// a model, is refused whatever the kind.
 pub fn classify(deployment: &FunctionDeployment) -> Result<FunctionKind, ModelError> {
     let empty = Default::default();
     let annotations = deployment.annotations.as_ref().unwrap_or(&empty);
+    if let Some(unknown) = annotations
+        .keys()
+        .find(|k| k.starts_with(PREFIX) && !ANNOTATIONS.contains(&k.as_str()))
+    {
+        return Err(ModelError::Unknown {
+            annotation: unknown.clone(),
+        });
+    }
     let get = |key: &str| {
         annotations
             .get(key)
@@ -97,13 +173,21 @@ pub fn classify(deployment: &FunctionDeployment) -> Result<FunctionKind, ModelEr
             .filter(|v| !v.is_empty())
     };
 
-    let arch = get(MODEL).ok_or_else(|| ModelError::Missing {
-        annotation: MODEL,
-        why: format!(
-            "Locus serves model functions; name one of {}",
-            known_architectures().join(", ")
-        ),
-    })?;
+    let Some(arch) = get(MODEL) else {
+        if let Some(orphan) = [WEIGHTS, MEMORY]
+            .into_iter()
+            .find(|key| annotations.contains_key(*key))
+        {
+            return Err(ModelError::Missing {
+                annotation: MODEL,
+                why: format!(
+                    "{orphan} is given, so name the model too (one of {})",
+                    known_architectures().join(", ")
+                ),
+            });
+        }
+        return Ok(FunctionKind::Container);
+    };
     if !is_known_architecture(arch) {
         return Err(ModelError::Invalid {
             annotation: MODEL,
@@ -137,6 +221,16 @@ pub fn classify(deployment: &FunctionDeployment) -> Result<FunctionKind, ModelEr
         weights,
         memory_bytes,
     }))
+}
+
+/// Whether this provider accepts a function of `kind` when it runs container functions
+/// with `runtime`: model functions always; container functions unless `runtime` is
+/// [`FunctionRuntime::None`], which is refused with a message naming both ways to run them.
+pub fn admit(kind: &FunctionKind, runtime: FunctionRuntime) -> Result<(), ModelError> {
+    match (kind, runtime) {
+        (FunctionKind::Container, FunctionRuntime::None) => Err(ModelError::NoContainerRuntime),
+        _ => Ok(()),
+    }
 }
 
 /// Parses a weights URI for a model of architecture `arch`.

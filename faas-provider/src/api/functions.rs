@@ -12,6 +12,7 @@ use super::{JsonBody, Params};
 use crate::deploy::{self, DEFAULT_REPLICAS};
 use crate::error::ProviderError;
 use crate::events::FunctionEvent;
+use crate::models;
 use crate::names::{self, NameKind};
 use crate::state::AppState;
 use crate::store::FunctionRecord;
@@ -73,6 +74,7 @@ async fn create(
     JsonBody(body): JsonBody<FunctionDeployment>,
 ) -> Result<StatusCode, ProviderError> {
     let valid = deploy::validate(body, params.get("namespace"))?;
+    models::admit(&valid.kind, state.config.function_runtime)?;
     let record = FunctionRecord {
         replicas: valid.scale_min.unwrap_or(DEFAULT_REPLICAS),
         created_at: OffsetDateTime::now_utc(),
@@ -93,6 +95,7 @@ async fn update(
     JsonBody(body): JsonBody<FunctionDeployment>,
 ) -> Result<StatusCode, ProviderError> {
     let valid = deploy::validate(body, params.get("namespace"))?;
+    models::admit(&valid.kind, state.config.function_runtime)?;
     let (deployment, scale_min) = (valid.deployment, valid.scale_min);
     let record = state
         .store

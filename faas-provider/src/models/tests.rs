@@ -55,14 +55,61 @@ fn file_and_http_weights_are_accepted() {
 }
 
 #[test]
-fn a_deployment_without_annotations_is_refused_naming_the_model_annotation() {
-    let mut d = deployment(&[]);
+fn a_deployment_without_a_model_is_a_container_function() {
+    let mut d = deployment(&[("com.example/team", "a")]);
+    assert_eq!(classify(&d).unwrap(), FunctionKind::Container);
     d.annotations = None;
-    let msg = classify(&d).unwrap_err().to_string();
-    assert!(
-        msg.contains("locus.io/model") && msg.contains("required"),
-        "{msg}"
+    assert_eq!(classify(&d).unwrap(), FunctionKind::Container);
+    assert_eq!(
+        classify(&deployment(&[(MODEL, "  ")])).unwrap(),
+        FunctionKind::Container
     );
+    assert_eq!(FunctionKind::Container.name(), "container");
+}
+
+#[test]
+fn weights_or_memory_without_a_model_are_refused_naming_the_model_annotation() {
+    for key in [WEIGHTS, MEMORY] {
+        let msg = refused(&[(key, "zoo://mlp?seed=1")]);
+        assert!(msg.contains(MODEL) && msg.contains(key), "{msg}");
+    }
+}
+
+#[test]
+fn an_unknown_locus_annotation_is_refused_whatever_the_kind() {
+    let msg = refused(&[("locus.io/modle", "mlp")]);
+    assert!(msg.contains("locus.io/modle") && msg.contains(MODEL), "{msg}");
+    let msg = refused(&[
+        (MODEL, "mlp"),
+        (WEIGHTS, "zoo://mlp?seed=1"),
+        ("locus.io/gpu", "1"),
+    ]);
+    assert!(msg.contains("locus.io/gpu"), "{msg}");
+}
+
+#[test]
+fn container_functions_are_admitted_only_where_something_runs_them() {
+    let model = classify(&deployment(&[(MODEL, "mlp"), (WEIGHTS, "zoo://mlp?seed=1")])).unwrap();
+    for runtime in [
+        FunctionRuntime::None,
+        FunctionRuntime::Process,
+        FunctionRuntime::Fallback,
+    ] {
+        assert!(admit(&model, runtime).is_ok());
+    }
+    assert!(admit(&FunctionKind::Container, FunctionRuntime::Process).is_ok());
+    assert!(admit(&FunctionKind::Container, FunctionRuntime::Fallback).is_ok());
+    let msg = admit(&FunctionKind::Container, FunctionRuntime::None)
+        .unwrap_err()
+        .to_string();
+    for needle in [
+        MODEL,
+        "function_runtime=process",
+        "function_runtime=fallback",
+        "fallback_provider_url",
+    ] {
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
 }
 
 /// Annotations sent, the annotation the message must name, and a fragment of the reason.
