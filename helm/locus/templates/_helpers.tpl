@@ -1,8 +1,10 @@
 {{/*
-Helpers shared by every template. The chart keeps to a small set of Helm and Sprig
-functions (include, toYaml, nindent, default, quote, printf, required, trunc,
-trimSuffix, b64enc, lookup, randAlphaNum, add, has, list, fail, .Files.Get): the
-README lists them.
+Helpers shared by every template. The chart uses Go template actions (define, include,
+if, with, range) and these Helm/Sprig functions only: toYaml, fromYaml, toJson, nindent,
+default, quote, print, printf, required, fail, trunc, trimSuffix, replace, contains,
+b64enc, b64dec, sha256sum, lookup, randAlphaNum, add, int, int64, gt, eq, and, or, not,
+has, list, append, dict, set, mergeOverwrite, index, .Files.Get. CI renders it with the
+official Helm binary (e2e/tests/helm.rs), so each is Helm's own implementation.
 */}}
 
 {{/* The chart name, or nameOverride. */}}
@@ -88,4 +90,18 @@ lists the ready worker pods only.
 */}}
 {{- define "locus.workersUrl" -}}
 {{- printf "dns+http://%s.%s.svc:%d" (include "locus.worker.fullname" .) .Release.Namespace (int .Values.worker.port) }}
+{{- end }}
+
+{{/*
+The labels of one object: the common labels, the component, then extra labels, merged
+as a map so a key set twice appears once (the later wins). Call with
+(dict "root" $ "component" "provider" "extra" $moreLabels); component and extra
+are optional.
+*/}}
+{{- define "locus.labelsWith" -}}
+{{- $labels := include "locus.labels" .root | fromYaml }}
+{{- with .component }}
+{{- $_ := set $labels "app.kubernetes.io/component" . }}
+{{- end }}
+{{- toYaml (mergeOverwrite $labels (default (dict) .extra)) }}
 {{- end }}
