@@ -89,6 +89,27 @@ struct Shared {
     metrics: Metrics,
 }
 
+/// Takes a load out of the cache if its task ends without finishing it (a panic, or
+/// the runtime shutting down), so a key never stays "loading" forever; declared after
+/// the load's `done` sender, it runs before waiters see the channel close.
+struct Unfinished<'a> {
+    shared: &'a Shared,
+    key: &'a ModelKey,
+    armed: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = self.shared.lock();
+            st.loads.remove(self.key);
+            st.cache.abort_load(self.key);
+            st.meta.remove(self.key);
+            self.shared.refresh(&st);
+        }
+    }
+}
+
 /// The async handle to one device. Cheap to clone.
 #[derive(Clone)]
 pub struct DeviceHandle {
@@ -265,6 +286,7 @@ impl DeviceHandle {
     async fn load(self, guard: PinGuard, p: Prepared, victims: Vec<ModelKey>, done: watch::Sender<LoadDone>) -> Result<(PinGuard, CacheReport), DeviceError> {
         let shared = &self.shared;
         let key = guard.key.clone();
+        let mut unfinished = Unfinished { shared, key: &key, armed: true };
         let (reply, rx) = oneshot::channel();
         let sent = shared.send(Job::Load { req: p.req, drop_first: victims.clone(), reply });
         let result = match sent {
@@ -310,6 +332,7 @@ impl DeviceHandle {
             let labels = [shared.name.as_str(), key.as_str(), error_type(e)];
             shared.metrics.load_failures.with_label_values(&labels).inc();
         }
+        unfinished.armed = false;
         let _ = done.send(Some(outcome.as_ref().map(|_| ()).map_err(Clone::clone)));
         outcome.map(|report| (guard, report))
     }
