@@ -241,6 +241,34 @@ fn every_template_lints_strictly_and_renders_with_default_and_non_default_values
             );
         }
     }
+    // A client-side dry-run install renders NOTES.txt too; no kubeconfig, so no cluster.
+    for (name, file) in VALUE_SETS {
+        let mut install = Command::new(tool("helm"));
+        install
+            .current_dir(chart())
+            .env("KUBECONFIG", "/nonexistent/kubeconfig");
+        install.args([
+            "install",
+            RELEASE,
+            ".",
+            "--namespace",
+            NAMESPACE,
+            "--dry-run=client",
+        ]);
+        if let Some(file) = file {
+            install.args(["--values", file]);
+        }
+        let out =
+            run(&mut install).unwrap_or_else(|e| panic!("dry-run install with {name} values: {e}"));
+        let notes = out
+            .split("NOTES:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name}: no NOTES in\n{out}"));
+        assert!(
+            notes.contains(&format!(".{NAMESPACE}.svc:8081/")),
+            "{name}: NOTES give the provider URL\n{notes}"
+        );
+    }
     assert!(
         helm_template(None, "1.24.0", &[]).is_err(),
         "Chart.yaml's kubeVersion must refuse Kubernetes 1.24"
