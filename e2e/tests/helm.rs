@@ -389,6 +389,30 @@ fn value_path(rest: &str) -> String {
 }
 
 #[test]
+fn values_schema_json_describes_exactly_the_keys_of_values_yaml() {
+    // Unknown keys are refused by the schema (helm lint --strict of the defaults proves
+    // values.yaml fits it); this checks the other way: no stale schema entries.
+    fn walk(schema: &serde_json::Value, values: &Yaml, path: &str) {
+        let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) else {
+            return;
+        };
+        assert_eq!(
+            schema["additionalProperties"], false,
+            "{path}: closed object"
+        );
+        for (key, sub) in properties {
+            let value = values.get(key.as_str()).unwrap_or_else(|| {
+                panic!("values.schema.json has {path}.{key}, values.yaml does not")
+            });
+            walk(sub, value, &format!("{path}.{key}"));
+        }
+    }
+    let schema: serde_json::Value =
+        serde_json::from_str(&read(&chart().join("values.schema.json"))).expect("schema JSON");
+    walk(&schema, &values_of(None), "");
+}
+
+#[test]
 fn every_value_in_values_yaml_has_a_comment_above_it() {
     let source = read(&chart().join("values.yaml"));
     let mut previous_is_comment = false;

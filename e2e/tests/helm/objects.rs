@@ -383,19 +383,43 @@ fn the_env_the_chart_sets_names_only_configuration_keys_the_binaries_read() {
 
 #[test]
 fn bad_values_are_refused_with_a_message_that_names_the_value() {
-    for (setting, message) in [
+    // values.schema.json answers first; the templates' own checks stay as a second line
+    // for installs that skip the schema.
+    for (setting, schema_says, template_says) in [
         (
             "provider.policy=fastest",
+            "at '/provider/policy': value must be one of 'lb', 'lalb', 'lalb-o3', 'locus'",
             "provider.policy must be one of lb, lalb, lalb-o3, locus",
         ),
         (
             "worker.backend=tpu",
+            "at '/worker/backend'",
             "worker.backend must be candle or emulated",
         ),
         (
             "worker.modelCache.type=nfs",
+            "at '/worker/modelCache/type'",
             "worker.modelCache.type must be hostPath or emptyDir",
         ),
+    ] {
+        let err = helm_template(None, KUBE_VERSIONS[1], &["--set", setting]).expect_err(setting);
+        assert!(
+            err.contains(schema_says),
+            "--set {setting}: expected {schema_says:?} in\n{err}"
+        );
+        let args = ["--set", setting, "--skip-schema-validation"];
+        let err = helm_template(None, KUBE_VERSIONS[1], &args).expect_err(setting);
+        assert!(
+            err.contains(template_says),
+            "--set {setting}: expected {template_says:?} in\n{err}"
+        );
+    }
+    for (setting, message) in [
+        (
+            "worker.gpuPerNode=2",
+            "additional properties 'gpuPerNode' not allowed",
+        ),
+        ("worker.port=0", "at '/worker/port'"),
         (
             "provider.image.repository=",
             "an image repository is required",
