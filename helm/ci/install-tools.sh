@@ -22,7 +22,7 @@ command -v kubernetes-validate >/dev/null || { echo "kubernetes-validate is not 
 
 mkdir -p "$bin_dir"
 work="$(mktemp -d)"
-chmod 755 "$work"   # apt-get download writes as the _apt user
+chmod 777 "$work"   # apt-get download writes into it as the _apt user
 trap 'rm -rf "$work"' EXIT
 
 if ! command -v promtool >/dev/null; then
@@ -46,3 +46,8 @@ if ! installed helm "$helm_sha256" || ! installed kubectl "$kubectl_sha256"; the
 fi
 "$bin_dir/helm" version --short
 "$bin_dir/kubectl" version --client | sed -n 1p
+
+# e2e/tests/helm.rs looks the tools up on PATH.
+for tool in helm kubectl kubernetes-validate promtool; do
+    command -v "$tool" >/dev/null || { echo "$tool is not on PATH (add $bin_dir to PATH)" >&2; exit 1; }
+done
