@@ -251,6 +251,36 @@ async fn a_third_model_that_does_not_fit_evicts_the_least_recently_used_one() {
 }
 
 #[tokio::test]
+async fn concurrent_requests_share_one_load_and_a_declared_footprint_is_what_is_accounted() {
+    let h = harness(&[("backend", "emulated"), ("emulated_setup_ms", "150"), ("emulated_speed", "gpu")]);
+    let requests = (0..4).map(|_| h.infer("minilm", "zoo://minilm?seed=2", "cpu:0", "text"));
+    let outcomes: Vec<CacheOutcome> = futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|(s, headers, _)| {
+            assert_eq!(s, StatusCode::OK);
+            InferReport::from_headers(&headers).unwrap().cache.outcome
+        })
+        .collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == CacheOutcome::Miss).count(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == CacheOutcome::Joined).count(), 3, "{outcomes:?}");
+    let metrics = String::from_utf8(h.get("/metrics").await.1).unwrap();
+    assert!(metrics.contains("locus_worker_loads_total{device=\"cpu:0\",model=\"minilm@zoo://minilm?seed=2\"} 1"));
+
+    let req = Request::post("/v1/infer")
+        .header(wire::MODEL, "resnet18")
+        .header(wire::WEIGHTS, "zoo://resnet18?seed=9")
+        .header(wire::MEMORY, "300Mi")
+        .body(Body::from("x"))
+        .unwrap();
+    let (s, headers, _) = h.call(req).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(InferReport::from_headers(&headers).unwrap().cache.model_bytes, 300 << 20);
+    let bad = Request::post("/v1/infer").header(wire::MODEL, "mlp").header(wire::WEIGHTS, TINY_MLP).header(wire::MEMORY, "lots").body(Body::empty()).unwrap();
+    assert_eq!(h.call(bad).await.0, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn sigterm_flips_readiness_then_drains_in_flight_requests_before_exiting() {
     let h = harness(&[("backend", "emulated"), ("emulated_setup_ms", "0"), ("emulated_speed", "cpu"), ("emulated_time_scale", "3")]);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
