@@ -160,6 +160,8 @@ async fn infer(State(s): State<AppState>, Query(q): Query<InferQuery>, req: Requ
     };
     let ran = device.infer(&guard, input).await;
     drop(guard);
+    let function = header_str(h, wire::FUNCTION).ok().flatten().unwrap_or("-");
+    tracing::debug!(function, model = %resolved.key, device = device.name(), cache = cache.outcome.as_str(), ok = ran.is_ok(), "inference");
     let (mut resp, compute_ms) = match ran {
         Ok((out, ms)) => ((StatusCode::OK, [(header::CONTENT_TYPE, out.content_type)], out.body).into_response(), ms),
         // The model was still loaded (and victims evicted): report that too.
