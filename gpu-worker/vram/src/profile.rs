@@ -6,10 +6,10 @@
 //! never disagree about which architectures exist.
 //!
 //! Sources of the numbers:
-//! - `weight_bytes`: f32 parameter counts of the architectures as built by the worker
-//!   (torchvision ResNets, all-MiniLM-L6-v2 and bert-base-uncased configurations); the
-//!   CPU build measured 46.8 MB (resnet18), 102.4 MB (resnet50), 90.3 MB (MiniLM-L6)
-//!   and 435.6 MB (bert-base), see `shared/reference/candle.md` §3.
+//! - `weight_bytes`: the f32 weight bytes of each architecture exactly as the worker's
+//!   zoo builds it (summed from the safetensors header of its `zoo://` weights; mlp at
+//!   its default shape; resnet34 as 21,797,672 parameters plus 17,024 batch-norm running
+//!   statistics, the same accounting that matches resnet18 and resnet50 exactly).
 //! - `cpu_infer_ms`: batch 1, release build, 2-core machine (same source); resnet34 and
 //!   mlp are estimated from their FLOPs relative to resnet18.
 //! - `gpu_infer_ms`: batch-1 fp32 latencies typical of a data-centre GPU (V100/A100
@@ -47,42 +47,42 @@ pub const ZOO: &[ModelProfile] = &[
     ModelProfile {
         arch: "mlp",
         task: Task::Tensor,
-        weight_bytes: 16_801_792,
+        weight_bytes: 16_793_600,
         gpu_infer_ms: 0.2,
         cpu_infer_ms: 2.0,
     },
     ModelProfile {
         arch: "resnet18",
         task: Task::ImageClassification,
-        weight_bytes: 46_827_520,
+        weight_bytes: 46_796_448,
         gpu_infer_ms: 1.5,
         cpu_infer_ms: 117.0,
     },
     ModelProfile {
         arch: "minilm",
         task: Task::TextEmbedding,
-        weight_bytes: 90_316_800,
+        weight_bytes: 90_261_504,
         gpu_infer_ms: 1.5,
         cpu_infer_ms: 47.0,
     },
     ModelProfile {
         arch: "resnet34",
         task: Task::ImageClassification,
-        weight_bytes: 87_278_080,
+        weight_bytes: 87_258_784,
         gpu_infer_ms: 2.5,
         cpu_infer_ms: 230.0,
     },
     ModelProfile {
         arch: "resnet50",
         task: Task::ImageClassification,
-        weight_bytes: 102_430_720,
+        weight_bytes: 102_440_608,
         gpu_infer_ms: 4.0,
         cpu_infer_ms: 195.0,
     },
     ModelProfile {
         arch: "bert",
         task: Task::TextEmbedding,
-        weight_bytes: 435_594_240,
+        weight_bytes: 435_566_592,
         gpu_infer_ms: 5.0,
         cpu_infer_ms: 310.0,
     },
