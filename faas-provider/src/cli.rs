@@ -22,6 +22,9 @@ pub enum Command {
     Serve,
     /// Run the discrete-event simulator over the scheduler and print its report.
     Simulate(SimArgs),
+    /// One replica of a container function (run by the process runtime, not by hand).
+    #[command(hide = true)]
+    Watchdog,
 }
 
 impl Cli {

@@ -19,6 +19,7 @@ pub mod models;
 pub mod names;
 pub mod quantity;
 pub mod route;
+pub mod runtime;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -14,6 +14,8 @@ use faas_provider::server;
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command() {
         Command::Serve => serve(),
+        // Before any thread exists: a replica may enter its own mount namespace.
+        Command::Watchdog => faas_provider::runtime::child::main().context("replica failed"),
         Command::Simulate(args) => {
             locus_scheduler::sim::run(&args, &mut std::io::stdout()).context("simulation failed")
         }
@@ -32,6 +34,7 @@ async fn serve() -> anyhow::Result<()> {
     tracing::debug!(?config, "configuration");
     let addr = SocketAddr::new(config.bind_address, config.port);
     let state = server::prepare(config, prometheus::Registry::new()).await?;
+    let (state, processes) = faas_provider::runtime::attach(state).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot bind {addr}"))?;
@@ -41,5 +44,8 @@ async fn serve() -> anyhow::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(%bound, "faas-provider serving");
     server::serve(listener, state, server::shutdown_signal()).await?;
+    if let Some(processes) = processes {
+        processes.shutdown().await;
+    }
     Ok(())
 }

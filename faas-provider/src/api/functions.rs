@@ -12,7 +12,7 @@ use super::{JsonBody, Params};
 use crate::deploy::{self, DEFAULT_REPLICAS};
 use crate::error::ProviderError;
 use crate::events::FunctionEvent;
-use crate::models;
+use crate::models::{self, FunctionKind, FunctionRuntime};
 use crate::names::{self, NameKind};
 use crate::state::AppState;
 use crate::store::FunctionRecord;
@@ -54,6 +54,19 @@ pub fn status_of(state: &AppState, record: &FunctionRecord) -> FunctionStatus {
     }
 }
 
+/// Whether this provider runs a function of this kind ([`models::admit`]) and, for the
+/// process runtime, whether its `fprocess` can run on this host.
+fn admit(state: &AppState, valid: &deploy::ValidDeployment) -> Result<(), ProviderError> {
+    models::admit(&valid.kind, state.config.function_runtime)?;
+    if valid.kind == FunctionKind::Container
+        && state.config.function_runtime == FunctionRuntime::Process
+    {
+        crate::runtime::process::check_deployment(&valid.deployment)
+            .map_err(ProviderError::BadRequest)?;
+    }
+    Ok(())
+}
+
 /// The namespace named by `?namespace=` (or the default), validated.
 fn query_namespace(params: &Params) -> Result<String, ProviderError> {
     let ns = names::resolve_namespace("", params.get("namespace"));
@@ -74,7 +87,7 @@ async fn create(
     JsonBody(body): JsonBody<FunctionDeployment>,
 ) -> Result<StatusCode, ProviderError> {
     let valid = deploy::validate(body, params.get("namespace"))?;
-    models::admit(&valid.kind, state.config.function_runtime)?;
+    admit(&state, &valid)?;
     let record = FunctionRecord {
         replicas: valid.scale_min.unwrap_or(DEFAULT_REPLICAS),
         created_at: OffsetDateTime::now_utc(),
@@ -95,7 +108,7 @@ async fn update(
     JsonBody(body): JsonBody<FunctionDeployment>,
 ) -> Result<StatusCode, ProviderError> {
     let valid = deploy::validate(body, params.get("namespace"))?;
-    models::admit(&valid.kind, state.config.function_runtime)?;
+    admit(&state, &valid)?;
     let (deployment, scale_min) = (valid.deployment, valid.scale_min);
     let record = state
         .store
