@@ -6,6 +6,11 @@ use http::{HeaderValue, StatusCode, header};
 use super::routes::X_OPENFAAS_INTERNAL;
 
 /// A response synthesised by the contract rather than the function.
+///
+/// Its response carries the error itself as an extension, so a layer outside
+/// [`Contract::wrap`](super::Contract::wrap) can tell a contract refusal from the
+/// function's own answer and count it by [`ContractError::error_type`]:
+/// `response.extensions().get::<ContractError>()`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ContractError {
     /// `max_inflight` requests are already being served.
@@ -63,6 +68,7 @@ impl IntoResponse for ContractError {
         if let Ok(value) = HeaderValue::from_str(self.component()) {
             headers.insert(X_OPENFAAS_INTERNAL, value);
         }
+        response.extensions_mut().insert(self);
         response
     }
 }

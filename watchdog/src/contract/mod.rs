@@ -121,6 +121,13 @@ impl ContractConfig {
         self
     }
 
+    /// Sets the header read timeout (`None` = none; idle keep-alive connections then stay
+    /// open until the client closes them).
+    pub fn with_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
     /// Sets the lock file (`None` = suppress_lock).
     pub fn with_lock_file(mut self, path: Option<PathBuf>) -> Self {
         self.lock_file = path;

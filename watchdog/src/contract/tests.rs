@@ -144,6 +144,11 @@ async fn excess_concurrency_gets_429_with_the_of_watchdog_message_and_component(
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()[X_OPENFAAS_INTERNAL], "gpu-worker");
     assert!(response.headers().contains_key(X_DURATION_SECONDS));
+    let refusal = response
+        .extensions()
+        .get::<ContractError>()
+        .expect("the error as an extension");
+    assert_eq!(refusal.error_type(), "overloaded");
     assert_eq!(
         body_text(response).await,
         "Concurrent request limit exceeded. Max concurrent requests: 2\n"
@@ -179,6 +184,11 @@ async fn a_handler_past_the_exec_timeout_gets_504_marked_internal() {
     let response = app.oneshot(get_req("/")).await.unwrap();
     assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(response.headers()[X_OPENFAAS_INTERNAL], "of-watchdog");
+    let refusal = response
+        .extensions()
+        .get::<ContractError>()
+        .expect("the error as an extension");
+    assert_eq!(refusal.error_type(), "timeout");
     drop(response);
     assert_eq!(contract.in_flight(), 0);
 }
