@@ -1,20 +1,23 @@
 //! The worker API (axum): inference for a (function, model) on a chosen device, load /
 //! evict / status for the provider, health, readiness and metrics. Handlers decode,
 //! validate, call the device layer and encode; the cache rules live in the devices.
+//! Health, readiness and the in-flight limit on `/v1/infer` are the shared
+//! `watchdog::contract`'s.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{HeaderMap, StatusCode, header};
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde::Deserialize;
+use watchdog::contract::{Contract, ContractError, enforce};
 
 use crate::backend::BackendKind;
-use crate::contract::{self, Lifecycle};
 use crate::device::DeviceHandle;
 use crate::error::WorkerError;
 use crate::metrics::Metrics;
@@ -33,8 +36,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The registry `/metrics` renders.
     pub registry: Registry,
-    /// Readiness and drain.
-    pub lifecycle: Arc<Lifecycle>,
+    /// The shared HTTP contract: readiness, the in-flight limit, drain.
+    pub contract: Contract,
     /// Which backend runs the models.
     pub backend: BackendKind,
     /// Largest request body, bytes.
@@ -62,16 +65,35 @@ impl AppState {
     }
 }
 
-/// The worker's router.
+/// The worker's router. `/v1/infer` goes through the contract (in-flight limit, an
+/// `X-Timeout` deadline, `X-Duration-Seconds`); health and readiness are the contract's,
+/// at `/healthz` + `/readyz` (Kubernetes) and `/_/health` + `/_/ready` (OpenFaaS).
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let inference = Router::new()
         .route("/v1/infer", post(infer))
+        .route_layer(middleware::from_fn_with_state(state.contract.clone(), enforce))
+        .route_layer(middleware::from_fn_with_state(state.clone(), mark_refusals));
+    Router::new()
         .route("/v1/models/load", post(load))
         .route("/v1/models/evict", post(evict))
         .route("/v1/status", get(status))
         .route("/metrics", get(metrics))
+        .merge(inference)
         .with_state(state.clone())
-        .merge(contract::routes(state.lifecycle.clone()))
+        .merge(state.contract.routes("/healthz", "/readyz", None))
+        .merge(state.contract.routes("/_/health", "/_/ready", None))
+}
+
+/// Counts the contract's own refusals (429 over the limit, 504 past a deadline) in
+/// `request_failures_total{error_type}` and marks them `x-locus-error: worker`, like every
+/// other error the worker produces; their bodies stay of-watchdog's plain text.
+async fn mark_refusals(State(s): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(refusal) = response.extensions().get::<ContractError>() {
+        s.metrics.failures.with_label_values(&[refusal.error_type()]).inc();
+        response.headers_mut().insert(wire::ERROR_MARKER, http::HeaderValue::from_static("worker"));
+    }
+    response
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, WorkerError> {
@@ -198,7 +220,7 @@ async fn evict(State(s): State<AppState>, body: Result<Json<EvictRequest>, axum:
 async fn status(State(s): State<AppState>) -> Json<WorkerStatus> {
     Json(WorkerStatus {
         backend: s.backend.name().to_string(),
-        draining: s.lifecycle.is_draining(),
+        draining: s.contract.is_draining(),
         devices: s.devices.iter().map(DeviceHandle::status).collect(),
     })
 }

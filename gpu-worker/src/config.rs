@@ -46,12 +46,18 @@ pub struct Config {
     /// Largest request body, bytes or with a unit.
     #[serde(default = "defaults::max_body_bytes", deserialize_with = "bytes")]
     pub max_body_bytes: u64,
-    /// How long SIGTERM waits, not ready, before it stops accepting (one probe period).
+    /// How long SIGTERM waits, not ready, before it stops accepting (one probe period;
+    /// the shared contract's `healthcheck_interval`).
     #[serde(default = "defaults::probe_period", deserialize_with = "duration")]
     pub probe_period: Duration,
-    /// Longest wait for in-flight requests once draining.
+    /// Longest wait for in-flight requests once draining (the shared contract's
+    /// `write_timeout`).
     #[serde(default = "defaults::drain_timeout", deserialize_with = "duration")]
     pub drain_timeout: Duration,
+    /// Most `/v1/infer` requests served at once; more get an immediate 429 with
+    /// of-watchdog's body. 0 means unlimited.
+    #[serde(default)]
+    pub max_inflight: usize,
     /// Whole-download time limit for `http(s)://` weights.
     #[serde(default = "defaults::download_timeout", deserialize_with = "duration")]
     pub download_timeout: Duration,
@@ -216,6 +222,8 @@ mod tests {
         assert_eq!(c.device_spec(), Ok(DeviceSpec::Cpu(1)));
         assert_eq!(c.device_memory, 4 << 30);
         assert_eq!(c.probe_period, Duration::from_secs(5));
+        assert_eq!(c.drain_timeout, Duration::from_secs(30));
+        assert_eq!(c.max_inflight, 0);
     }
 
     #[test]
@@ -227,6 +235,7 @@ mod tests {
             ("drain_timeout", "1500ms"),
             ("BACKEND", "emulated"),
             ("allowed_roots", "/a, /b"),
+            ("MAX_INFLIGHT", "8"),
         ]))
         .unwrap();
         assert_eq!(c.device_spec(), Ok(DeviceSpec::Cpu(2)));
@@ -235,6 +244,7 @@ mod tests {
         assert_eq!(c.drain_timeout, Duration::from_millis(1500));
         assert_eq!(c.backend, BackendKind::Emulated);
         assert_eq!(Config::list(&c.allowed_roots), vec!["/a", "/b"]);
+        assert_eq!(c.max_inflight, 8);
     }
 
     #[test]

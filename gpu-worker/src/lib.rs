@@ -5,12 +5,13 @@
 //! weights) and `tasks` (pre/post-processing) → `backend` (the sync model runtime
 //! trait) with `candle_backend` and `emulated` → `device` (owner thread + VRAM cache
 //! per device) → `models` (spec checking, load preparation) → `api` (axum) → [`run`].
+//! The HTTP contract (health, readiness, in-flight limit, drain) is the watchdog's,
+//! shared: `watchdog::contract`, configured by [`contract_config`].
 
 pub mod api;
 pub mod backend;
 pub mod candle_backend;
 pub mod config;
-pub mod contract;
 pub mod device;
 #[cfg(feature = "cuda")]
 pub mod device_cuda;
@@ -24,16 +25,15 @@ pub mod zoo;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use locus_vram::{CacheConfig, Eviction, LoadCost};
 use prometheus::Registry;
 use tokio::net::TcpListener;
+use watchdog::contract::{Contract, ContractConfig};
 
 use crate::api::AppState;
 use crate::backend::{BackendKind, ModelBackend};
 use crate::config::{Config, DeviceSpec};
-use crate::contract::Lifecycle;
 use crate::device::DeviceHandle;
 use crate::emulated::{EmulatedBackend, EmulatedTiming};
 use crate::metrics::Metrics;
@@ -89,6 +89,25 @@ fn plan_devices(config: &Config) -> Result<Vec<DevicePlan>, StartError> {
     }
 }
 
+/// Name in `X-OpenFaaS-Internal` on the answers the contract synthesises (429, 504).
+pub const COMPONENT: &str = "gpu-worker";
+
+/// The shared HTTP contract's settings for `config`: `max_inflight` on `/v1/infer`,
+/// `probe_period` as the not-ready period before draining (`healthcheck_interval`),
+/// `drain_timeout` as the drain deadline (`write_timeout`). No exec timeout (a cold load
+/// may download gigabytes; `download_timeout` bounds that), so only a caller's
+/// `X-Timeout` header sets a deadline; no header read timeout (the provider keeps pooled
+/// keep-alive connections open); no lock file.
+pub fn contract_config(config: &Config) -> ContractConfig {
+    ContractConfig::new(COMPONENT)
+        .with_max_inflight(config.max_inflight)
+        .with_exec_timeout(None)
+        .with_healthcheck_interval(config.probe_period)
+        .with_write_timeout(config.drain_timeout)
+        .with_read_timeout(None)
+        .with_lock_file(None)
+}
+
 /// Builds the worker's state (devices, their threads, the weights store) from `config`,
 /// registering metrics in `registry`.
 pub fn build(config: &Config, registry: &Registry) -> Result<AppState, StartError> {
@@ -114,6 +133,8 @@ pub fn build(config: &Config, registry: &Registry) -> Result<AppState, StartErro
         download_timeout: config.download_timeout,
         max_download_bytes: config.max_download_bytes,
     });
+    let contract = Contract::new(contract_config(config));
+    contract.mark_ready()?;
     tracing::info!(
         backend = config.backend.name(),
         devices = ?devices.iter().map(|d| d.name().to_string()).collect::<Vec<_>>(),
@@ -124,7 +145,7 @@ pub fn build(config: &Config, registry: &Registry) -> Result<AppState, StartErro
         resolver: Arc::new(Resolver::new(config.backend, Arc::new(store))),
         metrics,
         registry: registry.clone(),
-        lifecycle: Lifecycle::new(),
+        contract,
         backend: config.backend,
         max_body_bytes: config.max_body_bytes,
         top_k: config.top_k,
@@ -132,8 +153,8 @@ pub fn build(config: &Config, registry: &Registry) -> Result<AppState, StartErro
 }
 
 /// Runs the worker on `listener` until `shutdown` fires, then drains: not ready for
-/// one probe period, then no new connections, then in-flight requests finish (at most
-/// `drain_timeout`).
+/// one probe period (`probe_period`), then no new connections, then in-flight requests
+/// finish (at most `drain_timeout`).
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -141,36 +162,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let state = build(&config, &registry)?;
-    serve(listener, state, config.probe_period, config.drain_timeout, shutdown).await?;
+    serve(listener, state, shutdown).await?;
     Ok(())
 }
 
-/// Serves an already-built state; see [`run`].
+/// Serves an already-built state with the shared contract's shutdown sequence (the
+/// periods are the ones `state.contract` was built with); see [`run`].
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
-    probe_period: Duration,
-    drain_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let lifecycle = state.lifecycle.clone();
-    let (drain_begun, drain_rx) = tokio::sync::oneshot::channel::<()>();
-    let trigger = async move {
-        contract::drain(shutdown, lifecycle, probe_period).await;
-        let _ = drain_begun.send(());
-    };
-    let server = axum::serve(listener, api::app(state)).with_graceful_shutdown(trigger);
-    let deadline = async move {
-        match drain_rx.await {
-            Ok(()) => tokio::time::sleep(drain_timeout).await,
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        served = async move { server.await } => served,
-        () = deadline => {
-            tracing::warn!("drain timeout passed with requests in flight; exiting");
-            Ok(())
-        }
-    }
+    let contract = state.contract.clone();
+    watchdog::contract::serve(listener, api::app(state), contract, shutdown).await
 }

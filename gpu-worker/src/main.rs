@@ -69,7 +69,29 @@ fn serve() -> anyhow::Result<()> {
             .with_context(|| format!("binding port {}", config.port))?;
         tracing::info!(addr = %listener.local_addr()?, "listening");
         let registry = prometheus::Registry::new();
-        gpu_worker::run(listener, config, registry, gpu_worker::contract::shutdown_signal()).await?;
+        gpu_worker::run(listener, config, registry, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// SIGTERM or Ctrl-C, whichever comes first; logs which.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("received Ctrl-C"),
+        _ = term => tracing::info!("received SIGTERM"),
+    }
 }

@@ -239,7 +239,7 @@ async fn a_third_model_that_does_not_fit_evicts_the_least_recently_used_one() {
 
     let (s, body) = h.post_json("/v1/models/evict", serde_json::json!({"device": "gpu:1", "model_key": "resnet18@zoo://resnet18?seed=1"})).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(serde_json::from_slice::<EvictResponse>(&body).unwrap().freed_bytes, 46_827_520);
+    assert_eq!(serde_json::from_slice::<EvictResponse>(&body).unwrap().freed_bytes, 46_796_448);
     let (s, body) = h.post_json("/v1/models/evict", serde_json::json!({"device": "gpu:1", "model_key": "resnet18@zoo://resnet18?seed=1"})).await;
     assert_eq!((s, error_type(&body).as_str()), (StatusCode::NOT_FOUND, "not_resident"));
     let too_big = serde_json::json!({"model": {"arch": "bert", "weights": "zoo://bert", "memory_bytes": 300_000_000u64}, "device": "gpu:0"});
@@ -282,14 +282,21 @@ async fn concurrent_requests_share_one_load_and_a_declared_footprint_is_what_is_
 
 #[tokio::test]
 async fn sigterm_flips_readiness_then_drains_in_flight_requests_before_exiting() {
-    let h = harness(&[("backend", "emulated"), ("emulated_setup_ms", "0"), ("emulated_speed", "cpu"), ("emulated_time_scale", "3")]);
+    let h = harness(&[
+        ("backend", "emulated"),
+        ("emulated_setup_ms", "0"),
+        ("emulated_speed", "cpu"),
+        ("emulated_time_scale", "3"),
+        ("probe_period", "300ms"),
+        ("drain_timeout", "10s"),
+    ]);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         let _ = stopped.await;
     };
-    let server = tokio::spawn(crate::serve(listener, h.state.clone(), std::time::Duration::from_millis(300), std::time::Duration::from_secs(10), shutdown));
+    let server = tokio::spawn(crate::serve(listener, h.state.clone(), shutdown));
     let client = reqwest::Client::new();
     let url = format!("http://{addr}");
     // resnet18 on the CPU profile, times 3: about 350 ms of emulated inference.
@@ -300,11 +307,67 @@ async fn sigterm_flips_readiness_then_drains_in_flight_requests_before_exiting()
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(h.state.lifecycle.is_draining());
+    let ready = client.get(format!("{url}/_/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(h.state.contract.is_draining());
+    assert!(h.status().await.draining);
     let done = in_flight.await.unwrap().unwrap();
     assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.headers().contains_key(X_DURATION_SECONDS));
     server.await.unwrap().unwrap();
     assert!(client.get(format!("{url}/healthz")).send().await.is_err(), "no longer listening");
 }
 
 use tokio::net::TcpListener;
+use watchdog::contract::{X_DURATION_SECONDS, X_OPENFAAS_INTERNAL};
+
+#[tokio::test]
+async fn an_inference_beyond_max_inflight_is_429_with_the_of_watchdog_message_while_health_and_status_answer() {
+    let h = harness(&[("backend", "emulated"), ("emulated_time_scale", "0"), ("max_inflight", "1")]);
+    assert_eq!(h.get("/_/health").await, (StatusCode::OK, b"OK".to_vec()));
+    assert_eq!(h.get("/_/ready").await.0, StatusCode::OK);
+
+    // The one slot is taken (as an in-flight inference would hold it).
+    let slot = h.state.contract.try_acquire().unwrap();
+    let (s, headers, body) = h.infer("resnet18", "zoo://resnet18", "cpu:0", "x").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(String::from_utf8(body).unwrap(), "Concurrent request limit exceeded. Max concurrent requests: 1\n");
+    assert_eq!(headers[X_OPENFAAS_INTERNAL], "gpu-worker");
+    assert_eq!(headers[wire::ERROR_MARKER], "worker");
+    assert!(headers.contains_key(X_DURATION_SECONDS));
+    // Only inference is limited: status, metrics and health still answer; readiness
+    // says 429 while the limit is reached, as the watchdog's does.
+    assert_eq!(h.get("/v1/status").await.0, StatusCode::OK);
+    assert_eq!(h.get("/healthz").await.0, StatusCode::OK);
+    assert_eq!(h.get("/_/health").await.0, StatusCode::OK);
+    assert_eq!(h.get("/_/ready").await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(h.get("/readyz").await.0, StatusCode::TOO_MANY_REQUESTS);
+    let metrics = String::from_utf8(h.get("/metrics").await.1).unwrap();
+    assert!(metrics.contains("locus_worker_request_failures_total{error_type=\"overloaded\"} 1"), "{metrics}");
+
+    drop(slot);
+    let (s, headers, _) = h.infer("resnet18", "zoo://resnet18", "cpu:0", "x").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(headers.contains_key(X_DURATION_SECONDS));
+    assert!(!headers.contains_key(X_OPENFAAS_INTERNAL));
+    assert_eq!(h.get("/readyz").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_x_timeout_shorter_than_the_inference_is_a_504_from_the_worker() {
+    // resnet18 on the CPU profile: about 120 ms of emulated inference.
+    let h = harness(&[("backend", "emulated"), ("emulated_setup_ms", "0"), ("emulated_speed", "cpu")]);
+    let req = Request::post("/v1/infer")
+        .header(wire::MODEL, "resnet18")
+        .header(wire::WEIGHTS, "zoo://resnet18")
+        .header("x-timeout", "20ms")
+        .body(Body::from("x"))
+        .unwrap();
+    let (s, headers, _) = h.call(req).await;
+    assert_eq!(s, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(headers[X_OPENFAAS_INTERNAL], "gpu-worker");
+    assert_eq!(headers[wire::ERROR_MARKER], "worker");
+    let metrics = String::from_utf8(h.get("/metrics").await.1).unwrap();
+    assert!(metrics.contains("locus_worker_request_failures_total{error_type=\"timeout\"} 1"), "{metrics}");
+    assert_eq!(h.state.contract.in_flight(), 0);
+}
