@@ -318,3 +318,33 @@ async fn endless_output_streams_and_stops_when_the_caller_goes() {
     assert_eq!(p.invoke("GET", "after", "", "").await.0, 200);
     assert_eq!(p.status("firehose").await["availableReplicas"], 1);
 }
+
+#[tokio::test]
+async fn a_redirecting_function_s_302_reaches_the_caller_unfollowed() {
+    // What the certifier's theaxer/redirector image does, as an http-mode function whose
+    // upstream is a tiny server here (the image itself cannot run without a registry).
+    let upstream = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::FOUND,
+            [(axum::http::header::LOCATION, "http://example.com/")],
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, upstream).await });
+    let p = Provider::start().await;
+    let (status, body) = p
+        .deploy(json!({"service": "redirector", "image": "theaxer/redirector:latest",
+                       "envProcess": "sleep 600",
+                       "envVars": {"mode": "http", "upstream_url": format!("http://{addr}")}}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let r = p
+        .client
+        .get(format!("{}/function/redirector", p.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "http://example.com/");
+}

@@ -144,8 +144,16 @@ pub fn app(state: AppState) -> Router {
     }
     let mut router = system
         .merge(invoke)
-        .fallback(|| async { ProviderError::RouteNotFound })
-        .layer(from_fn_with_state(state.clone(), crate::metrics::track));
+        .fallback(|| async { ProviderError::RouteNotFound });
+    if config.function_runtime == crate::models::FunctionRuntime::Fallback {
+        // Container functions live in the fallback provider: see runtime::fallback.
+        let fallback = crate::runtime::fallback::Fallback::new(&state);
+        router = router.layer(from_fn_with_state(
+            fallback,
+            crate::runtime::fallback::intercept,
+        ));
+    }
+    router = router.layer(from_fn_with_state(state.clone(), crate::metrics::track));
     if !config.read_timeout.is_zero() {
         router = router.layer(RequestBodyTimeoutLayer::new(config.read_timeout));
     }

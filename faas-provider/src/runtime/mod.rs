@@ -29,6 +29,8 @@ use crate::store::FunctionRecord;
 use crate::types::LogMessage;
 
 pub mod child;
+pub mod face;
+pub mod fallback;
 mod keeper;
 pub mod logbook;
 pub mod process;
@@ -46,8 +48,14 @@ pub use process::{ProcessRuntime, StartupError};
 pub async fn attach(
     state: AppState,
 ) -> Result<(AppState, Option<Arc<ProcessRuntime>>), StartupError> {
-    if state.config.function_runtime != FunctionRuntime::Process {
-        return Ok((state, None));
+    match state.config.function_runtime {
+        FunctionRuntime::Process => {}
+        FunctionRuntime::Fallback => {
+            fallback::Fallback::check_url(state.config.fallback_provider_url.as_deref())
+                .map_err(StartupError::Fallback)?;
+            return Ok((state, None));
+        }
+        FunctionRuntime::None => return Ok((state, None)),
     }
     let runtime = ProcessRuntime::start(&state).await?;
     let models = Arc::new(Seams::of(&state));

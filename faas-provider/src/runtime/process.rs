@@ -46,6 +46,9 @@ pub enum StartupError {
     /// The executable to run as the watchdog is unknown.
     #[error("cannot find the watchdog executable (set watchdog_exe): {0}")]
     Exe(std::io::Error),
+    /// `function_runtime=fallback` without a usable `fallback_provider_url`.
+    #[error("{0}")]
+    Fallback(String),
     /// The run directory could not be prepared.
     #[error("cannot prepare {path}: {source}")]
     RunDir {
