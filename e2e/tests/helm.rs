@@ -18,8 +18,10 @@
 //! loaded into Grafana.
 //!
 //! This file holds the tools, the renders and the chart-wide checks; `helm/objects.rs`
-//! checks the rendered objects, `helm/dashboard.rs` the dashboard and `helm/openfaas.rs`
-//! the patch that points the official OpenFaaS chart's gateway at Locus.
+//! checks the rendered objects, `helm/binaries.rs` starts the real provider binary with
+//! each rendered env and Secret files, `helm/dashboard.rs` checks the dashboard and
+//! `helm/openfaas.rs` the patch that points the official OpenFaaS chart's gateway at
+//! Locus.
 //!
 //! The tools are installed by `bash helm/ci/install-tools.sh` (CI runs it); a missing
 //! tool fails the test with that hint rather than skipping it.
@@ -32,6 +34,8 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_yaml::Value as Yaml;
 
+#[path = "helm/binaries.rs"]
+mod binaries;
 #[path = "helm/dashboard.rs"]
 mod dashboard;
 #[path = "helm/objects.rs"]
