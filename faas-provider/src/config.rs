@@ -45,7 +45,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// What runs container functions, those without `locus.io/model`
     /// (`function_runtime`): `none` refuses them (400), `process` runs them as local
-    /// watchdog processes, `fallback` forwards them to `fallback_provider_url`.
+    /// watchdog processes, `fallback` forwards them to `fallback_provider_url`. When not
+    /// given, `fallback` if `fallback_provider_url` is set, else `none`.
     #[serde(default)]
     pub function_runtime: FunctionRuntime,
     /// The provider container functions are forwarded to when `function_runtime=fallback`
@@ -126,7 +127,16 @@ impl Config {
     pub fn from_iter(
         pairs: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        Ok(envy::from_iter(pairs)?)
+        let pairs: Vec<(String, String)> = pairs.into_iter().collect();
+        let mut config: Config = envy::from_iter(pairs.iter().cloned())?;
+        // A fallback URL alone means "use it" (the Helm chart sets only the URL).
+        let runtime_given = pairs
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("function_runtime"));
+        if !runtime_given && config.fallback_provider_url.is_some() {
+            config.function_runtime = FunctionRuntime::Fallback;
+        }
+        Ok(config)
     }
 }
 
@@ -212,6 +222,14 @@ mod tests {
         assert_eq!(c.fallback_provider_url.as_deref(), Some("http://127.0.0.1:9/"));
         assert_eq!(c.function_start_timeout, Duration::from_secs(5));
         assert!(load(&[("function_runtime", "docker")]).is_err());
+        let c = load(&[("fallback_provider_url", "http://f:8081/")]).unwrap();
+        assert_eq!(c.function_runtime, FunctionRuntime::Fallback);
+        let c = load(&[
+            ("fallback_provider_url", "http://f:8081/"),
+            ("FUNCTION_RUNTIME", "none"),
+        ])
+        .unwrap();
+        assert_eq!(c.function_runtime, FunctionRuntime::None);
     }
 
     #[test]

@@ -59,3 +59,63 @@ pub async fn gateway_face(State(state): State<AppState>, mut request: Request, n
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::store::FunctionRecord;
+    use crate::types::FunctionDeployment;
+
+    async fn state() -> (AppState, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::from_iter([(
+            "state_dir".to_string(),
+            dir.path().display().to_string(),
+        )])
+        .unwrap();
+        let state = crate::server::prepare(config, prometheus::Registry::new())
+            .await
+            .unwrap();
+        (state, dir)
+    }
+
+    #[tokio::test]
+    async fn invocations_get_call_id_and_start_time_and_unknown_functions_404() {
+        let (state, _dir) = state().await;
+        let record = FunctionRecord {
+            deployment: FunctionDeployment {
+                service: "known".into(),
+                image: "x".into(),
+                namespace: "openfaas-fn".into(),
+                ..Default::default()
+            },
+            replicas: 1,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        state.store.create_function(&record).unwrap();
+        let app = crate::api::app(state.clone())
+            .layer(axum::middleware::from_fn_with_state(state, gateway_face));
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+
+        let r = app.clone().oneshot(get("/function/nosuch")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let r = app.clone().oneshot(get("/function/.openfaas-fn")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+        // Known, but the default seams have no replica: the 503 still gets the headers.
+        let r = app.clone().oneshot(get("/function/known/a?b=1")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["x-call-id"].len(), 36);
+        assert!(r.headers()["x-start-time"].to_str().unwrap().parse::<u64>().is_ok());
+        let mut request = get("/function/known.openfaas-fn");
+        request.headers_mut().insert("x-call-id", HeaderValue::from_static("abc"));
+        let r = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(r.headers()["x-call-id"], "abc");
+        let r = app.oneshot(get("/system/functions")).await.unwrap();
+        assert!(!r.headers().contains_key("x-call-id"));
+    }
+}
