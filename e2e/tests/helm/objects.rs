@@ -8,7 +8,7 @@ use serde_yaml::Value as Yaml;
 use super::*;
 
 /// Env names the chart sets for the provider's data plane before its Config has them.
-const PENDING_PROVIDER_ENV: [&str; 3] = ["workers", "policy", "fallback_provider_url"];
+const PENDING_PROVIDER_ENV: [&str; 2] = ["workers", "policy"];
 
 #[test]
 fn the_rendered_objects_point_at_each_other_consistently() {
