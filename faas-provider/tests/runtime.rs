@@ -142,6 +142,8 @@ async fn env_and_sha512sum_functions_answer_every_method_with_the_request_in_htt
     assert_eq!(status["availableReplicas"], 1);
     assert_eq!(status["envProcess"], "env");
     assert_eq!(status["image"], "functions/alpine:latest");
+    assert_eq!(status["kind"], "container");
+    assert!(status["runtime"].as_str().unwrap().contains("not pulled"), "{status}");
 }
 
 #[tokio::test]

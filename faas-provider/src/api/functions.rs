@@ -31,6 +31,7 @@ pub(super) fn router() -> MethodRouter<AppState> {
 /// desired replicas and the availability view's ready replicas.
 pub fn status_of(state: &AppState, record: &FunctionRecord) -> FunctionStatus {
     let d = &record.deployment;
+    let (kind, runtime) = crate::runtime::describe(record, state.config.function_runtime);
     let mut labels = d.labels.clone().unwrap_or_default();
     labels.insert(FAAS_FUNCTION_LABEL.to_string(), d.service.clone());
     FunctionStatus {
@@ -51,6 +52,8 @@ pub fn status_of(state: &AppState, record: &FunctionRecord) -> FunctionStatus {
         available_replicas: state.availability.available_replicas(record),
         created_at: record.created_at,
         usage: None,
+        kind: kind.to_string(),
+        runtime: runtime.to_string(),
     }
 }
 

@@ -247,7 +247,15 @@ async fn merge_lists(fallback: Fallback, request: Request, next: Next) -> Respon
     let mut response = match merged_from_fallback {
         Some(list) => {
             let names: BTreeSet<String> = mine.iter().map(|f| f.name.clone()).collect();
-            mine.extend(list.into_iter().filter(|f| !names.contains(&f.name)));
+            mine.extend(
+                list.into_iter()
+                    .filter(|f| !names.contains(&f.name))
+                    .map(|mut f| {
+                        f.kind = "container".into();
+                        f.runtime = "fallback provider".into();
+                        f
+                    }),
+            );
             axum::Json(mine).into_response()
         }
         None => {

@@ -22,7 +22,7 @@ use futures::stream::BoxStream;
 
 use crate::dataplane::{Availability, Invocation, Invoker, LogRequest, LogSource};
 use crate::error::ERROR_TYPE_HEADER;
-use crate::models::FunctionRuntime;
+use crate::models::{FunctionKind, FunctionRuntime};
 use crate::route::KindRouter;
 use crate::state::AppState;
 use crate::store::FunctionRecord;
@@ -67,6 +67,23 @@ pub async fn attach(
         .with_logs(router.clone())
         .with_availability(router);
     Ok((state, Some(runtime)))
+}
+
+/// The status's `kind` and `runtime` words for a stored function.
+pub fn describe(record: &FunctionRecord, runtime: FunctionRuntime) -> (&'static str, &'static str) {
+    match crate::models::classify(&record.deployment) {
+        Ok(FunctionKind::Model(_)) => ("model", ""),
+        _ => (
+            "container",
+            match runtime {
+                FunctionRuntime::Process => {
+                    "process: the image is recorded, not pulled; envProcess runs as a local watchdog process"
+                }
+                FunctionRuntime::Fallback => "fallback provider",
+                FunctionRuntime::None => "",
+            },
+        ),
+    }
 }
 
 /// A state's three seams as one data plane.

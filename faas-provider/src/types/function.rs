@@ -231,6 +231,13 @@ pub struct FunctionStatus {
     /// Resource usage, when asked for and known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<FunctionUsage>,
+    /// Locus extension (clients ignore it): `model` or `container`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// Locus extension: what runs a container function, in words (e.g. that its image
+    /// is recorded, not pulled); empty for model functions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runtime: String,
 }
 
 /// Resource usage of a function.

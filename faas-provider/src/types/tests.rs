@@ -22,6 +22,8 @@ fn status() -> FunctionStatus {
         available_replicas: 0,
         created_at: datetime!(2026-01-02 03:04:05 UTC),
         usage: None,
+        kind: String::new(),
+        runtime: String::new(),
     }
 }
 
