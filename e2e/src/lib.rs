@@ -20,7 +20,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current test executable");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -42,13 +45,18 @@ pub struct Spawned {
 impl Spawned {
     /// Starts `cmd` and waits until it prints `listening on ADDR`.
     pub fn start(mut cmd: Command) -> Spawned {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
-        for stream in [Box::new(stdout) as Box<dyn std::io::Read + Send>, Box::new(stderr)] {
+        for stream in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
             let (tx, lines) = (tx.clone(), lines.clone());
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -99,13 +107,128 @@ impl Drop for Spawned {
     }
 }
 
-/// Parses `... listening on 127.0.0.1:1234 ...` (any case) into an address.
+/// A `gpu-worker` process on a free loopback port with `env` (e.g. `devices`,
+/// `device_memory`, `backend`), its model cache under `cache`.
+pub fn gpu_worker(cache: &Path, env: &[(&str, &str)]) -> Spawned {
+    let mut cmd = Command::new(binary("gpu-worker"));
+    cmd.env("port", "0")
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .env("probe_period", "0s");
+    cmd.env("model_cache_dir", cache);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Spawned::start(cmd)
+}
+
+/// `faas-provider serve` on a free loopback port, keeping its state in `state` and
+/// dispatching to `workers` (base URLs), plus `env`.
+pub fn provider(state: &Path, workers: &[String], env: &[(&str, &str)]) -> Spawned {
+    let mut cmd = Command::new(binary("faas-provider"));
+    cmd.arg("serve")
+        .env("port", "0")
+        .env("bind_address", "127.0.0.1")
+        .env("state_dir", state)
+        .env("workers", workers.join(","))
+        .env("health_interval", "200ms")
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Spawned::start(cmd)
+}
+
+/// Deploys `body` as faas-cli does: PUT, then POST when the PUT is 404 (contract §3).
+pub async fn deploy(
+    client: &reqwest::Client,
+    base: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<()> {
+    let put = client
+        .put(format!("{base}/system/functions"))
+        .json(body)
+        .send()
+        .await?;
+    let status = if put.status() == 404 {
+        client
+            .post(format!("{base}/system/functions"))
+            .json(body)
+            .send()
+            .await?
+            .status()
+    } else {
+        put.status()
+    };
+    anyhow::ensure!(status == 200 || status == 202, "deploy answered {status}");
+    Ok(())
+}
+
+/// Polls the function's status as `faas-cli ready` does until `availableReplicas > 0`.
+pub async fn wait_ready(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    limit: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let response = client
+            .get(format!("{base}/system/function/{name}"))
+            .send()
+            .await?;
+        if response.status() == 200 {
+            let status: serde_json::Value = response.json().await?;
+            if status["availableReplicas"].as_u64().unwrap_or(0) > 0 {
+                return Ok(status);
+            }
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{name} not ready within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Parses `... listening on 127.0.0.1:1234 ...` (any case), or a tracing line's
+/// `listening addr=0.0.0.0:1234` (gpu-worker's), into an address; an unspecified IP
+/// (`0.0.0.0`) becomes loopback, where a test can reach it.
 pub fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let line = &strip_ansi(line);
     let lower = line.to_ascii_lowercase();
-    let at = lower.find("listening on ")? + "listening on ".len();
+    let at = ["listening on ", "listening addr="]
+        .iter()
+        .find_map(|marker| lower.find(marker).map(|i| i + marker.len()))?;
     let rest = line[at..].trim_start_matches("http://");
-    let token: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != ',').collect();
-    token.trim_end_matches('/').parse().ok()
+    let token: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != ',')
+        .collect();
+    let mut addr: SocketAddr = token.trim_end_matches('/').parse().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Some(addr)
+}
+
+/// `line` without ANSI colour sequences (`ESC [ ... m`), as a coloured log prints them.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -116,8 +239,22 @@ mod tests {
     fn the_start_up_line_is_parsed_in_any_of_its_spellings() {
         let want: SocketAddr = "127.0.0.1:4321".parse().expect("addr");
         assert_eq!(listening_addr("Listening on 127.0.0.1:4321"), Some(want));
-        assert_eq!(listening_addr("2026-11-29T05:00:00Z INFO faas-provider listening on http://127.0.0.1:4321/"), Some(want));
-        assert_eq!(listening_addr("listening on 127.0.0.1:4321, metrics on 127.0.0.1:9"), Some(want));
+        assert_eq!(
+            listening_addr(
+                "2026-11-29T05:00:00Z INFO faas-provider listening on http://127.0.0.1:4321/"
+            ),
+            Some(want)
+        );
+        assert_eq!(
+            listening_addr("listening on 127.0.0.1:4321, metrics on 127.0.0.1:9"),
+            Some(want)
+        );
+        assert_eq!(
+            listening_addr("2026-11-29T05:00:00Z  INFO gpu_worker: listening addr=0.0.0.0:4321"),
+            Some(want)
+        );
+        let coloured = "\u{1b}[32m INFO\u{1b}[0m listening \u{1b}[3maddr\u{1b}[0m\u{1b}[2m=\u{1b}[0m0.0.0.0:4321";
+        assert_eq!(listening_addr(coloured), Some(want));
         assert_eq!(listening_addr("starting"), None);
     }
 }

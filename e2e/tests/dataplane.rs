@@ -9,22 +9,50 @@ use serde_json::{Value, json};
 
 fn up(state: &std::path::Path) -> Spawned {
     let mut cmd = Command::new(binary("faas-provider"));
-    cmd.args(["up", "--port", "0", "--workers", "2", "--devices-per-worker", "2", "--device-memory", "512MiB"])
-        .arg("--state-dir")
-        .arg(state)
-        .env("RUST_LOG", "warn")
-        .env("model_cache_dir", state.join("models"));
+    cmd.args([
+        "up",
+        "--port",
+        "0",
+        "--workers",
+        "2",
+        "--devices-per-worker",
+        "2",
+        "--device-memory",
+        "512MiB",
+    ])
+    .arg("--state-dir")
+    .arg(state)
+    .env("RUST_LOG", "warn")
+    .env("model_cache_dir", state.join("models"));
     Spawned::start(cmd)
 }
 
 /// faas-cli deploy: PUT, and POST on 404 (contract §3).
 async fn deploy(client: &reqwest::Client, base: &str, body: &Value) {
-    let put = client.put(format!("{base}/system/functions")).json(body).send().await.unwrap();
+    let put = client
+        .put(format!("{base}/system/functions"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     if put.status() == 404 {
-        let post = client.post(format!("{base}/system/functions")).json(body).send().await.unwrap();
-        assert!(post.status() == 200 || post.status() == 202, "deploy: {}", post.status());
+        let post = client
+            .post(format!("{base}/system/functions"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            post.status() == 200 || post.status() == 202,
+            "deploy: {}",
+            post.status()
+        );
     } else {
-        assert!(put.status() == 200 || put.status() == 202, "update: {}", put.status());
+        assert!(
+            put.status() == 200 || put.status() == 202,
+            "update: {}",
+            put.status()
+        );
     }
 }
 
@@ -42,20 +70,44 @@ fn kserve_input() -> String {
 }
 
 #[tokio::test]
-async fn a_model_function_deployed_with_faas_cli_answers_and_its_second_call_is_a_hit_on_the_same_gpu() {
+async fn a_model_function_deployed_with_faas_cli_answers_and_its_second_call_is_a_hit_on_the_same_gpu()
+ {
     let dir = tempfile::tempdir().unwrap();
     let provider = up(dir.path());
     let base = provider.url();
     let client = reqwest::Client::new();
 
-    let info: Value = client.get(format!("{base}/system/info")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(info["provider"]["provider"], "locus", "gateway wrapper shape: {info}");
-    assert!(info["version"]["release"].is_string() && info["arch"].is_string(), "{info}");
+    let info: Value = client
+        .get(format!("{base}/system/info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        info["provider"]["provider"], "locus",
+        "gateway wrapper shape: {info}"
+    );
+    assert!(
+        info["version"]["release"].is_string() && info["arch"].is_string(),
+        "{info}"
+    );
 
     deploy(&client, &base, &mlp_function("mlp1", 1)).await;
-    let status: Value = client.get(format!("{base}/system/function/mlp1")).send().await.unwrap().json().await.unwrap();
+    let status: Value = client
+        .get(format!("{base}/system/function/mlp1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["replicas"], 1);
-    assert!(status["availableReplicas"].as_u64().unwrap() > 0, "{status}");
+    assert!(
+        status["availableReplicas"].as_u64().unwrap() > 0,
+        "{status}"
+    );
 
     let mut answers = Vec::new();
     for _ in 0..2 {
@@ -72,22 +124,61 @@ async fn a_model_function_deployed_with_faas_cli_answers_and_its_second_call_is_
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["outputs"][0]["shape"], json!([1, 1024]), "{body}");
         assert!(headers.contains_key("x-call-id") && headers.contains_key("x-start-time"));
-        answers.push((headers["x-locus-cache"].to_str().unwrap().to_string(), headers["x-locus-gpu"].to_str().unwrap().to_string()));
+        answers.push((
+            headers["x-locus-cache"].to_str().unwrap().to_string(),
+            headers["x-locus-gpu"].to_str().unwrap().to_string(),
+        ));
     }
     assert_eq!(answers[0].0, "miss", "{answers:?}");
     assert_eq!(answers[1].0, "hit", "{answers:?}");
     assert_eq!(answers[0].1, answers[1].1, "the same GPU: {answers:?}");
 
     // `up` answers an unknown function as the gateway does (its scale-from-zero lookup).
-    let missing = client.post(format!("{base}/function/nope")).send().await.unwrap();
+    let missing = client
+        .post(format!("{base}/function/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
-    assert!(missing.text().await.unwrap().starts_with("error finding function nope.openfaas-fn"));
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .starts_with("error finding function nope.openfaas-fn")
+    );
 
-    let status: Value = client.get(format!("{base}/system/function/mlp1")).send().await.unwrap().json().await.unwrap();
+    let status: Value = client
+        .get(format!("{base}/system/function/mlp1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["gpu"]["resident"], json!([answers[0].1]), "{status}");
-    assert_eq!((status["gpu"]["hits"].as_u64(), status["gpu"]["misses"].as_u64()), (Some(1), Some(1)), "{status}");
+    assert_eq!(
+        (
+            status["gpu"]["hits"].as_u64(),
+            status["gpu"]["misses"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{status}"
+    );
 
-    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("locus_provider_cache_hits_total{function_name=\"mlp1.openfaas-fn\"} 1"), "{metrics}");
-    assert!(metrics.contains("locus_provider_cache_misses_total{function_name=\"mlp1.openfaas-fn\"} 1"));
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("locus_provider_cache_hits_total{function_name=\"mlp1.openfaas-fn\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("locus_provider_cache_misses_total{function_name=\"mlp1.openfaas-fn\"} 1")
+    );
 }

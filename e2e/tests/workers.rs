@@ -30,7 +30,14 @@ async fn invoke(client: &reqwest::Client, base: &str, name: &str) -> (u16, Strin
         .send()
         .await
         .expect("the provider answers");
-    let header = |h: &str| response.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let header = |h: &str| {
+        response
+            .headers()
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let (cache, gpu) = (header("x-locus-cache"), header("x-locus-gpu"));
     let status = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
@@ -49,15 +56,23 @@ struct Cluster {
 fn cluster(memory: &str) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("models");
-    let mut workers: Vec<Spawned> =
-        (0..2).map(|_| gpu_worker(&cache, &[("devices", "cpu:1"), ("device_memory", memory)])).collect();
+    let mut workers: Vec<Spawned> = (0..2)
+        .map(|_| gpu_worker(&cache, &[("devices", "cpu:1"), ("device_memory", memory)]))
+        .collect();
     workers.sort_by_key(|w| w.url());
     let urls = workers.iter().map(Spawned::url).collect();
     Cluster { dir, workers, urls }
 }
 
 async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
-    let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -72,28 +87,60 @@ async fn a_third_model_that_does_not_fit_evicts_the_least_recently_used_one() {
     let cache = dir.path().join("models");
     let small = gpu_worker(&cache, &[("devices", "cpu:1"), ("device_memory", "40MiB")]);
     let tiny = gpu_worker(&cache, &[("devices", "cpu:1"), ("device_memory", "8MiB")]);
-    let p = provider(&dir.path().join("state"), &[small.url(), tiny.url()], &[("policy", "lalb-o3")]);
+    let p = provider(
+        &dir.path().join("state"),
+        &[small.url(), tiny.url()],
+        &[("policy", "lalb-o3")],
+    );
     let (client, base) = (reqwest::Client::new(), p.url());
     for (name, seed) in [("a", 1), ("b", 2), ("c", 3)] {
         deploy(&client, &base, &mlp(name, seed)).await.unwrap();
-        wait_ready(&client, &base, name, Duration::from_secs(30)).await.unwrap();
+        wait_ready(&client, &base, name, Duration::from_secs(30))
+            .await
+            .unwrap();
     }
     assert_eq!(invoke(&client, &base, "a").await.1, "miss");
     assert_eq!(invoke(&client, &base, "b").await.1, "miss");
-    assert_eq!(invoke(&client, &base, "a").await.1, "hit", "a is now the most recent");
-    assert_eq!(invoke(&client, &base, "c").await.1, "miss", "c evicts b, the least recent");
+    assert_eq!(
+        invoke(&client, &base, "a").await.1,
+        "hit",
+        "a is now the most recent"
+    );
+    assert_eq!(
+        invoke(&client, &base, "c").await.1,
+        "miss",
+        "c evicts b, the least recent"
+    );
     assert_eq!(invoke(&client, &base, "a").await.1, "hit", "a stayed");
     assert_eq!(invoke(&client, &base, "b").await.1, "miss", "b was evicted");
     assert!(metric(&client, &base, "locus_provider_evictions_total").await >= 2.0);
-    let status: Value = client.get(format!("{base}/system/function/a")).send().await.unwrap().json().await.unwrap();
+    let status: Value = client
+        .get(format!("{base}/system/function/a"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     // Nodes are numbered in the order of their sorted URLs.
     let node = if small.url() < tiny.url() { 0 } else { 1 };
-    assert_eq!(status["gpu"]["resident"], json!([format!("{node}/cpu:0")]), "{status}");
+    assert_eq!(
+        status["gpu"]["resident"],
+        json!([format!("{node}/cpu:0")]),
+        "{status}"
+    );
     // `serve` answers an unknown function as faas-provider's proxy does.
-    let missing = client.post(format!("{base}/function/nope")).send().await.unwrap();
+    let missing = client
+        .post(format!("{base}/function/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 503);
     assert_eq!(missing.headers()["x-openfaas-internal"], "proxy");
-    assert_eq!(missing.text().await.unwrap(), "No endpoints available for: nope.\n");
+    assert_eq!(
+        missing.text().await.unwrap(),
+        "No endpoints available for: nope.\n"
+    );
 }
 
 #[tokio::test]
@@ -102,7 +149,9 @@ async fn killing_a_worker_mid_request_still_completes_every_accepted_request_on_
     let p = provider(&c.dir.path().join("state"), &c.urls, &[("policy", "lb")]);
     let (client, base) = (reqwest::Client::new(), p.url());
     deploy(&client, &base, &mlp("m", 1)).await.unwrap();
-    wait_ready(&client, &base, "m", Duration::from_secs(30)).await.unwrap();
+    wait_ready(&client, &base, "m", Duration::from_secs(30))
+        .await
+        .unwrap();
     let (tx, mut first) = tokio::sync::mpsc::unbounded_channel();
     let calls: Vec<_> = (0..24)
         .map(|_| {
@@ -123,9 +172,16 @@ async fn killing_a_worker_mid_request_still_completes_every_accepted_request_on_
     }
     assert!(answers.iter().all(|a| a.0 == 200), "{answers:?}");
     let retries = metric(&client, &base, "locus_provider_retries_total").await;
-    assert!(retries > 0.0, "some requests were moved off the killed worker: {answers:?}");
+    assert!(
+        retries > 0.0,
+        "some requests were moved off the killed worker: {answers:?}"
+    );
     let (status, _, gpu) = invoke(&client, &base, "m").await;
-    assert_eq!((status, gpu.as_str()), (200, "0/cpu:0"), "the survivor serves");
+    assert_eq!(
+        (status, gpu.as_str()),
+        (200, "0/cpu:0"),
+        "the survivor serves"
+    );
 }
 
 #[tokio::test]
@@ -137,7 +193,9 @@ async fn a_restarted_provider_keeps_its_functions_and_rebuilds_the_cache_view_fr
         let p = provider(&state, &c.urls, &[]);
         let base = p.url();
         deploy(&client, &base, &mlp("keep", 7)).await.unwrap();
-        wait_ready(&client, &base, "keep", Duration::from_secs(30)).await.unwrap();
+        wait_ready(&client, &base, "keep", Duration::from_secs(30))
+            .await
+            .unwrap();
         let (status, cache, gpu) = invoke(&client, &base, "keep").await;
         assert_eq!((status, cache.as_str()), (200, "miss"));
         p.kill();
@@ -145,10 +203,26 @@ async fn a_restarted_provider_keeps_its_functions_and_rebuilds_the_cache_view_fr
     };
     let p = provider(&state, &c.urls, &[]);
     let base = p.url();
-    let list: Value = client.get(format!("{base}/system/functions")).send().await.unwrap().json().await.unwrap();
+    let list: Value = client
+        .get(format!("{base}/system/functions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list[0]["name"], "keep", "{list}");
-    wait_ready(&client, &base, "keep", Duration::from_secs(30)).await.unwrap();
+    wait_ready(&client, &base, "keep", Duration::from_secs(30))
+        .await
+        .unwrap();
     let (status, cache, gpu) = invoke(&client, &base, "keep").await;
-    assert_eq!((status, cache.as_str(), gpu), (200, "hit", first_gpu), "the view was rebuilt from the workers");
-    assert_eq!(metric(&client, &base, "locus_provider_cache_drift_total").await, 0.0);
+    assert_eq!(
+        (status, cache.as_str(), gpu),
+        (200, "hit", first_gpu),
+        "the view was rebuilt from the workers"
+    );
+    assert_eq!(
+        metric(&client, &base, "locus_provider_cache_drift_total").await,
+        0.0
+    );
 }

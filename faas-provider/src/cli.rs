@@ -1,5 +1,5 @@
-//! The `faas-provider` command line: `serve` (the default) and `simulate`; `up` joins
-//! them when the data plane lands.
+//! The `faas-provider` command line: `serve` (the default), `up` (everything on one
+//! machine) and `simulate`.
 
 use clap::{Parser, Subcommand};
 use locus_scheduler::sim::SimArgs;
@@ -22,6 +22,9 @@ pub enum Command {
     Serve,
     /// Run the discrete-event simulator over the scheduler and print its report.
     Simulate(SimArgs),
+    /// Run everything on this machine: the provider plus in-process workers on CPU
+    /// devices, on 127.0.0.1:8080 (see docs/dataplane.md).
+    Up(crate::up::UpArgs),
     /// One replica of a container function (run by the process runtime, not by hand).
     #[command(hide = true)]
     Watchdog,
@@ -49,6 +52,16 @@ mod tests {
         let cli = Cli::try_parse_from(["faas-provider", "simulate"]).unwrap();
         assert!(matches!(cli.command(), Command::Simulate(_)));
         assert!(Cli::try_parse_from(["faas-provider", "simulate", "--no-such-flag"]).is_err());
+    }
+
+    #[test]
+    fn up_takes_its_flags_with_the_documented_defaults() {
+        let cli = Cli::try_parse_from(["faas-provider", "up"]).unwrap();
+        let Command::Up(args) = cli.command() else { panic!("not up") };
+        assert_eq!((args.port, args.workers, args.devices_per_worker), (8080, 2, 2));
+        assert_eq!((args.device_memory.as_str(), args.backend.as_str()), ("2GiB", "candle"));
+        let cli = Cli::try_parse_from(["faas-provider", "up", "--port", "0", "--backend", "emulated"]).unwrap();
+        assert!(matches!(cli.command(), Command::Up(a) if a.port == 0 && a.backend == "emulated"));
     }
 
     #[test]

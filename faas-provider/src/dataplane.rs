@@ -91,6 +91,12 @@ impl LogSource for NoLogs {
 pub trait Availability: Send + Sync + 'static {
     /// Ready replicas of `function`; never more than the data plane can really serve.
     fn available_replicas(&self, function: &FunctionRecord) -> u64;
+
+    /// The status's extra `gpu` object (Locus extension, ignored by clients): for a
+    /// model function, the GPUs holding its model and its hit and miss counts.
+    fn gpu_status(&self, _function: &FunctionRecord) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// The control plane's view: every desired replica counts as available.

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod dataplane;
 pub mod deploy;
+pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod metrics;
@@ -24,6 +25,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod types;
+pub mod up;
 
 pub use api::app;
 pub use server::run;

@@ -14,6 +14,7 @@ use faas_provider::server;
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command() {
         Command::Serve => serve(),
+        Command::Up(args) => up(args),
         // Before any thread exists: a replica may enter its own mount namespace.
         Command::Watchdog => faas_provider::runtime::child::main().context("replica failed"),
         Command::Simulate(args) => {
@@ -34,6 +35,8 @@ async fn serve() -> anyhow::Result<()> {
     tracing::debug!(?config, "configuration");
     let addr = SocketAddr::new(config.bind_address, config.port);
     let state = server::prepare(config, prometheus::Registry::new()).await?;
+    let dispatch = faas_provider::dispatch::DispatchConfig::from_env()?;
+    let (state, _plane) = server::attach_dataplane(state, &dispatch, false)?;
     let (state, processes) = faas_provider::runtime::attach(state).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -47,5 +50,24 @@ async fn serve() -> anyhow::Result<()> {
     if let Some(processes) = processes {
         processes.shutdown().await;
     }
+    Ok(())
+}
+
+#[tokio::main]
+async fn up(args: faas_provider::up::UpArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let addr = faas_provider::up::default_addr(args.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind {addr}"))?;
+    faas_provider::up::run(listener, args, env, server::shutdown_signal()).await?;
     Ok(())
 }

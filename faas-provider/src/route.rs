@@ -142,6 +142,10 @@ impl Availability for KindRouter {
         self.serving(function)
             .map_or(0, |plane| plane.available_replicas(function))
     }
+
+    fn gpu_status(&self, function: &FunctionRecord) -> Option<serde_json::Value> {
+        self.serving(function)?.gpu_status(function)
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::api::app;
 use crate::auth::{Credentials, CredentialsError};
 use crate::config::Config;
+use crate::dispatch::{DispatchConfig, Face, ModelPlane, PlaneError};
 use crate::state::{AppState, StateError};
 use crate::store::{Store, StoreError};
 
@@ -51,6 +52,26 @@ pub async fn prepare(config: Config, registry: Registry) -> Result<AppState, Ser
         registry,
         credentials,
     )?)
+}
+
+/// Puts the model data plane behind `state`'s routes: a [`ModelPlane`] over the
+/// workers `dispatch` names answers every invocation (non-model functions get the
+/// contract's 503), log request and availability question. A container runtime then
+/// wraps these seams in a [`crate::route::KindRouter`] (`runtime::attach`).
+/// `gateway_face` adds the gateway's response headers (`up`).
+pub fn attach_dataplane(
+    state: AppState,
+    dispatch: &DispatchConfig,
+    gateway_face: bool,
+) -> Result<(AppState, ModelPlane), PlaneError> {
+    let face = Face { gateway: gateway_face };
+    let plane = ModelPlane::start(&state, dispatch, face)?;
+    let seams = Arc::new(plane.clone());
+    let state = state
+        .with_invoker(seams.clone())
+        .with_logs(seams.clone())
+        .with_availability(seams);
+    Ok((state, plane))
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then drains connections.

@@ -54,6 +54,7 @@ pub fn status_of(state: &AppState, record: &FunctionRecord) -> FunctionStatus {
         usage: None,
         kind: kind.to_string(),
         runtime: runtime.to_string(),
+        gpu: state.availability.gpu_status(record),
     }
 }
 

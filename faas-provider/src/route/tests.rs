@@ -118,7 +118,10 @@ async fn a_model_function_goes_to_the_model_plane() {
 async fn any_other_function_goes_to_the_container_runtime_when_one_is_plugged_in() {
     let (_dir, store, models, containers) = setup();
     let router = KindRouter::new(store, models.clone()).with_containers(containers.clone());
-    assert_eq!(body(router.invoke(invocation("echo")).await).await, "containers");
+    assert_eq!(
+        body(router.invoke(invocation("echo")).await).await,
+        "containers"
+    );
     assert_eq!(models.invoked.load(Ordering::SeqCst), 0);
 }
 

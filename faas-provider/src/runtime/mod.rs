@@ -119,6 +119,10 @@ impl Availability for Seams {
     fn available_replicas(&self, function: &FunctionRecord) -> u64 {
         self.availability.available_replicas(function)
     }
+
+    fn gpu_status(&self, function: &FunctionRecord) -> Option<serde_json::Value> {
+        self.availability.gpu_status(function)
+    }
 }
 
 /// What the container runtimes answer when they cannot serve a request.

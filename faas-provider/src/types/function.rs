@@ -238,6 +238,10 @@ pub struct FunctionStatus {
     /// is recorded, not pulled); empty for model functions.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub runtime: String,
+    /// Locus extension for model functions: `{resident: ["NODE/DEVICE"], hits, misses}`
+    /// (OpenFaaS clients ignore unknown fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<serde_json::Value>,
 }
 
 /// Resource usage of a function.

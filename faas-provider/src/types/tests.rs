@@ -24,6 +24,7 @@ fn status() -> FunctionStatus {
         usage: None,
         kind: String::new(),
         runtime: String::new(),
+        gpu: None,
     }
 }
 

@@ -1,0 +1,479 @@
+//! The load driver: replays PAPER.md's default experiment against the running system
+//! (`faas-provider up --backend emulated`, one process per policy) and prints the table
+//! `faas-provider simulate` prints, for the simulator and live side by side; and
+//! measures the provider's proxy overhead against calling a worker directly.
+//!
+//! ```text
+//! loadgen paper    [--wss 35] [--requests 20000] [--warmup 2000] [--seed 0]
+//!                  [--time-scale 0.05] [--policies lb,lalb,lalb-o3,locus]
+//! loadgen overhead [--rate 1000] [--seconds 10] [--connections 64]
+//! ```
+//!
+//! Time scaling: every emulated device delay is multiplied by `--time-scale` (k) and
+//! the arrival times of the trace too, so the live run takes k × the simulated span;
+//! live latencies are divided by k before they are reported, which also magnifies the
+//! HTTP and scheduling overhead by 1/k (see docs/benchmarks.md).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use e2e::{Spawned, deploy};
+use locus_scheduler::PolicyKind;
+use locus_scheduler::sim::engine::RunStats;
+use locus_scheduler::sim::report::{self, Summary};
+use locus_scheduler::sim::{self, SimArgs, trace};
+use serde_json::json;
+use tokio::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "loadgen",
+    about = "Locus load driver: live replay of the default experiment, proxy overhead"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Replay the default experiment live and beside the simulator.
+    Paper(PaperArgs),
+    /// Proxy overhead: provider vs calling the worker directly.
+    Overhead(OverheadArgs),
+}
+
+#[derive(clap::Args)]
+struct PaperArgs {
+    /// Working-set size (distinct models).
+    #[arg(long, default_value_t = 35)]
+    wss: u32,
+    /// Measured requests.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Warm-up requests before measuring.
+    #[arg(long, default_value_t = 2_000)]
+    warmup: usize,
+    /// Trace seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Multiplies every device delay and arrival time (k).
+    #[arg(long, default_value_t = 0.05)]
+    time_scale: f64,
+    /// Policies, comma-separated.
+    #[arg(long, default_value = "lb,lalb,lalb-o3,locus")]
+    policies: String,
+    /// Workers x emulated GPUs per worker.
+    #[arg(long, default_value = "2x4")]
+    cluster: String,
+    /// Directory of the `faas-provider` binary (default: beside this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct OverheadArgs {
+    /// Requests per second of the latency comparison (open loop).
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Seconds of each latency run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent connections of the throughput run (closed loop).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Directory of the binaries (default: beside this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+fn bin(dir: &Option<PathBuf>, name: &str) -> PathBuf {
+    match dir {
+        Some(d) => d.join(name),
+        None => std::env::current_exe().expect("exe").with_file_name(name),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Mode::Paper(args) => paper(args).await,
+        Mode::Overhead(args) => overhead(args).await,
+    }
+}
+
+/// One live request's outcome.
+struct Answer {
+    ok: bool,
+    ms: f64,
+    miss: bool,
+    service_ms: f64,
+}
+
+async fn paper(args: PaperArgs) -> anyhow::Result<()> {
+    let (nodes, per_node) =
+        sim::scenario::parse_cluster(&args.cluster).map_err(anyhow::Error::msg)?;
+    let sim_args = SimArgs {
+        cluster: Some(args.cluster.clone()),
+        requests: Some(args.requests),
+        warmup: Some(args.warmup),
+        ..SimArgs::default()
+    };
+    let s = sim::scenario(&sim_args)?;
+    let popularity = s.validate().map_err(anyhow::Error::msg)?;
+    let rate = sim::calibrate(&s, popularity);
+    println!("# {}", sim::describe(&s, rate));
+    println!(
+        "# live: {nodes} workers x {per_node} emulated GPUs, time scale {}, W={}, seed {}",
+        args.time_scale, args.wss, args.seed
+    );
+    let models = trace::catalogue(
+        args.wss,
+        s.model_overhead_bytes,
+        locus_vram::LoadCost {
+            bandwidth_bytes_per_s: s.bandwidth_bytes_per_s,
+            setup_ms: s.setup_ms,
+        },
+    );
+    let arrivals = trace::generate(s.warmup + s.requests, args.wss, popularity, rate, args.seed);
+    let policies = sim::scenario::parse_policies(&args.policies).map_err(anyhow::Error::msg)?;
+    let (mut sim_rows, mut live_rows) = (Vec::new(), Vec::new());
+    let (mut sim_lb, mut live_lb) = (None, None);
+    for policy in policies {
+        let simulated = Summary::of(&sim::simulate(
+            &s, popularity, policy, args.wss, args.seed, rate,
+        ));
+        let live = live_run(&args, &s, &models, &arrivals, policy, nodes, per_node).await?;
+        if policy == PolicyKind::Lb {
+            sim_lb = Some(simulated.clone());
+            live_lb = Some(live.clone());
+        }
+        let lb_s = sim_lb.clone().unwrap_or_else(|| simulated.clone());
+        let lb_l = live_lb.clone().unwrap_or_else(|| live.clone());
+        sim_rows.push(report::row(
+            policy,
+            args.wss,
+            rate,
+            &[simulated.clone()],
+            &[lb_s],
+            &[0.0],
+        ));
+        live_rows.push(report::row(
+            policy,
+            args.wss,
+            rate,
+            &[live.clone()],
+            &[lb_l],
+            &[0.0],
+        ));
+        println!(
+            "# {policy}: live mean {:.2} ms vs simulated {:.2} ms ({:+.1} %), miss ratio live {:.4} vs {:.4} ({:+.1} %)",
+            live.mean_ms,
+            simulated.mean_ms,
+            100.0 * (live.mean_ms / simulated.mean_ms - 1.0),
+            live.miss_ratio,
+            simulated.miss_ratio,
+            if simulated.miss_ratio > 0.0 {
+                100.0 * (live.miss_ratio / simulated.miss_ratio - 1.0)
+            } else {
+                0.0
+            },
+        );
+    }
+    println!("\n## simulated");
+    report::write_table(&sim_rows, &mut std::io::stdout())?;
+    println!("\n## live (latencies divided by the time scale)");
+    report::write_table(&live_rows, &mut std::io::stdout())?;
+    let order = |rows: &[report::Row]| {
+        let mut v: Vec<(String, f64)> = rows
+            .iter()
+            .map(|r| (r.policy.clone(), r.mean_latency_ms))
+            .collect();
+        v.sort_by(|a, b| a.1.total_cmp(&b.1));
+        v.into_iter()
+            .map(|(p, _)| p)
+            .collect::<Vec<_>>()
+            .join(" < ")
+    };
+    println!(
+        "\n# ranking by mean latency: simulated {}; live {}",
+        order(&sim_rows),
+        order(&live_rows)
+    );
+    Ok(())
+}
+
+async fn live_run(
+    args: &PaperArgs,
+    s: &sim::scenario::Scenario,
+    models: &[trace::SimModel],
+    arrivals: &[trace::Arrival],
+    policy: PolicyKind,
+    nodes: u32,
+    per_node: u32,
+) -> anyhow::Result<Summary> {
+    let dir = tempfile::tempdir()?;
+    let mut cmd = Command::new(bin(&args.bin_dir, "faas-provider"));
+    cmd.args(["up", "--port", "0", "--backend", "emulated"])
+        .args([
+            "--workers",
+            &nodes.to_string(),
+            "--devices-per-worker",
+            &per_node.to_string(),
+        ])
+        .args(["--device-memory", &s.gpu_memory_bytes.to_string()])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .env("policy", policy.name())
+        .env("device_reserve", s.reserve_bytes.to_string())
+        .env(
+            "emulated_bandwidth",
+            (s.bandwidth_bytes_per_s as u64).to_string(),
+        )
+        .env("emulated_setup_ms", s.setup_ms.to_string())
+        .env("emulated_speed", "gpu")
+        .env("emulated_time_scale", args.time_scale.to_string())
+        .env("queue_capacity", "1000000")
+        .env("request_timeout", "0")
+        .env("reconcile_interval", "0")
+        .env("RUST_LOG", "error");
+    let provider = Spawned::start(cmd);
+    let base = provider.url();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .build()?;
+    for (i, m) in models.iter().enumerate() {
+        let body = json!({
+            "service": format!("f{i}"), "image": "locus/emulated", "labels": {},
+            "annotations": {
+                "locus.io/model": m.arch,
+                "locus.io/weights": format!("zoo://{}?seed={i}", m.arch),
+                "locus.io/memory": m.bytes.to_string(),
+            }
+        });
+        deploy(&client, &base, &body)
+            .await
+            .with_context(|| format!("deploying f{i}"))?;
+    }
+    let k = args.time_scale;
+    let start = Instant::now() + Duration::from_millis(200);
+    let client = Arc::new(client);
+    let tasks: Vec<_> = arrivals
+        .iter()
+        .map(|a| {
+            let (client, url) = (client.clone(), format!("{base}/function/f{}", a.model.0));
+            let at = start + Duration::from_secs_f64(a.at as f64 / 1e6 * k);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                let sent = Instant::now();
+                let response = client.post(url).body("x").send().await;
+                let Ok(response) = response else {
+                    return Answer {
+                        ok: false,
+                        ms: 0.0,
+                        miss: false,
+                        service_ms: 0.0,
+                    };
+                };
+                let h = |n: &str| {
+                    response
+                        .headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let miss = h("x-locus-cache").as_deref() == Some("miss");
+                let service_ms = ["x-locus-load-ms", "x-locus-compute-ms"]
+                    .iter()
+                    .filter_map(|n| h(n)?.parse::<f64>().ok())
+                    .sum::<f64>();
+                let ok = response.status().is_success();
+                let _ = response.bytes().await;
+                Answer {
+                    ok,
+                    ms: sent.elapsed().as_secs_f64() * 1e3,
+                    miss,
+                    service_ms,
+                }
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        answers.push(t.await?);
+    }
+    let failed = answers.iter().filter(|a| !a.ok).count();
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} requests failed under {policy}",
+        answers.len()
+    );
+    let measured = &answers[s.warmup.min(answers.len())..];
+    let span_ms = (arrivals.last().map_or(0, |a| a.at)
+        - arrivals[s.warmup.min(arrivals.len() - 1)].at) as f64
+        / 1e3
+        * k;
+    let gpus = f64::from(nodes * per_node);
+    let stats = RunStats {
+        requests: measured.len(),
+        latencies_ms: measured.iter().map(|a| a.ms / k).collect(),
+        misses: measured.iter().filter(|a| a.miss).count(),
+        gpu_busy: measured.iter().map(|a| a.service_ms).sum::<f64>() / (gpus * span_ms.max(1.0)),
+    };
+    drop(provider);
+    Ok(Summary::of(&stats))
+}
+
+/// Latency percentiles of `samples` (ms): p50, p99.
+fn percentiles(samples: &mut [f64]) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+async fn open_loop(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&'static str, String)],
+    rate: f64,
+    seconds: u64,
+) -> anyhow::Result<Vec<f64>> {
+    let n = (rate * seconds as f64) as usize;
+    let start = Instant::now() + Duration::from_millis(100);
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let mut request = client.post(url).body("x");
+            for (k, v) in headers {
+                request = request.header(*k, v);
+            }
+            let at = start + Duration::from_secs_f64(i as f64 / rate);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                let sent = Instant::now();
+                let response = request.send().await.ok()?;
+                let ok = response.status().is_success();
+                let _ = response.bytes().await;
+                ok.then(|| sent.elapsed().as_secs_f64() * 1e3)
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await?.context("a request failed")?);
+    }
+    Ok(out)
+}
+
+async fn closed_loop(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&'static str, String)],
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<f64> {
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (client, url, headers) = (client.clone(), url.to_string(), headers.to_vec());
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < end {
+                    let mut request = client.post(&url).body("x");
+                    for (k, v) in &headers {
+                        request = request.header(*k, v);
+                    }
+                    let response = request.send().await?;
+                    anyhow::ensure!(
+                        response.status().is_success(),
+                        "status {}",
+                        response.status()
+                    );
+                    let _ = response.bytes().await?;
+                    done += 1;
+                }
+                Ok(done)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / seconds as f64)
+}
+
+async fn overhead(args: OverheadArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut worker = Command::new(bin(&args.bin_dir, "gpu-worker"));
+    worker
+        .env("port", "0")
+        .env("backend", "emulated")
+        .env("devices", "gpu:1")
+        .env("emulated_time_scale", "0")
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .env("model_cache_dir", dir.path().join("models"));
+    let worker = Spawned::start(worker);
+    let mut provider = Command::new(bin(&args.bin_dir, "faas-provider"));
+    provider
+        .arg("serve")
+        .env("port", "0")
+        .env("bind_address", "127.0.0.1")
+        .env("state_dir", dir.path().join("state"))
+        .env("workers", worker.url())
+        .env("RUST_LOG", "error");
+    let provider = Spawned::start(provider);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .build()?;
+    let base = provider.url();
+    let body = json!({
+        "service": "zero", "image": "locus/emulated", "labels": {},
+        "annotations": {"locus.io/model": "mlp", "locus.io/weights": "zoo://mlp?seed=1"}
+    });
+    deploy(&client, &base, &body).await?;
+    e2e::wait_ready(&client, &base, "zero", Duration::from_secs(30)).await?;
+    let via = format!("{base}/function/zero");
+    let direct = format!("{}/v1/infer", worker.url());
+    let model_headers: Vec<(&'static str, String)> = vec![
+        ("x-locus-function", "zero.openfaas-fn".to_string()),
+        ("x-locus-model", "mlp".to_string()),
+        ("x-locus-weights", "zoo://mlp?seed=1".to_string()),
+        ("x-locus-device", "gpu:0".to_string()),
+    ];
+    // Warm both paths (connections, the model resident).
+    open_loop(&client, &via, &[], 200.0, 1).await?;
+    open_loop(&client, &direct, &model_headers, 200.0, 1).await?;
+    let mut d = open_loop(&client, &direct, &model_headers, args.rate, args.seconds).await?;
+    let mut p = open_loop(&client, &via, &[], args.rate, args.seconds).await?;
+    let ((d50, d99), (p50, p99)) = (percentiles(&mut d), percentiles(&mut p));
+    println!(
+        "latency at {} req/s, {} s each (ms):",
+        args.rate, args.seconds
+    );
+    println!("  direct to worker   p50 {d50:.3}  p99 {d99:.3}");
+    println!("  through provider   p50 {p50:.3}  p99 {p99:.3}");
+    println!(
+        "  added              p50 {:.3}  p99 {:.3}",
+        p50 - d50,
+        p99 - d99
+    );
+    let direct_rps = closed_loop(
+        &client,
+        &direct,
+        &model_headers,
+        args.connections,
+        args.seconds,
+    )
+    .await?;
+    let via_rps = closed_loop(&client, &via, &[], args.connections, args.seconds).await?;
+    println!(
+        "throughput, {} connections, {} s: direct {direct_rps:.0} req/s, through provider {via_rps:.0} req/s",
+        args.connections, args.seconds
+    );
+    Ok(())
+}
