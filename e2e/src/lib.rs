@@ -172,7 +172,7 @@ pub async fn wait_ready(
     name: &str,
     limit: Duration,
 ) -> anyhow::Result<serde_json::Value> {
-    let deadline = std::time::Instant::now() + limit;
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         let response = client
             .get(format!("{base}/system/function/{name}"))
@@ -185,7 +185,7 @@ pub async fn wait_ready(
             }
         }
         anyhow::ensure!(
-            std::time::Instant::now() < deadline,
+            tokio::time::Instant::now() < deadline,
             "{name} not ready within {limit:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -158,7 +158,7 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
             policy,
             args.wss,
             rate,
-            &[simulated.clone()],
+            std::slice::from_ref(&simulated),
             &[lb_s],
             &[0.0],
         ));
@@ -166,7 +166,7 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
             policy,
             args.wss,
             rate,
-            &[live.clone()],
+            std::slice::from_ref(&live),
             &[lb_l],
             &[0.0],
         ));

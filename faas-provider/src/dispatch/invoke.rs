@@ -71,17 +71,17 @@ pub fn upstream_headers(
         }
         headers.append(name.clone(), value.clone());
     }
-    if !headers.contains_key("x-forwarded-host") {
-        if let Some(host) = incoming.get(header::HOST) {
-            headers.insert("x-forwarded-host", host.clone());
-        }
+    if !headers.contains_key("x-forwarded-host")
+        && let Some(host) = incoming.get(header::HOST)
+    {
+        headers.insert("x-forwarded-host", host.clone());
     }
-    if !headers.contains_key("x-forwarded-for") {
-        if let Some(ConnectInfo(peer)) = inv.request.extensions().get::<ConnectInfo<SocketAddr>>() {
-            if let Ok(v) = HeaderValue::from_str(&peer.to_string()) {
-                headers.insert("x-forwarded-for", v);
-            }
-        }
+    let peer = inv.request.extensions().get::<ConnectInfo<SocketAddr>>();
+    if !headers.contains_key("x-forwarded-for")
+        && let Some(ConnectInfo(peer)) = peer
+        && let Ok(v) = HeaderValue::from_str(&peer.to_string())
+    {
+        headers.insert("x-forwarded-for", v);
     }
     headers.insert("x-call-id", call_id.clone());
     let mut set = |name: &'static str, value: &str| {
