@@ -37,6 +37,10 @@ use crate::types::{FunctionDeployment, LogMessage};
 
 type Key = (String, String);
 
+/// The most processes one function gets, whatever its `replicas` says: a scale request
+/// must not be able to fork-bomb the host.
+pub const MAX_REPLICAS: usize = 32;
+
 /// Why the process runtime could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -450,7 +454,16 @@ impl EventLoop {
                 tokio::spawn(slot.stop());
             }
         }
-        let want = usize::try_from(record.replicas).unwrap_or(usize::MAX);
+        let want = usize::try_from(record.replicas)
+            .unwrap_or(usize::MAX)
+            .min(MAX_REPLICAS);
+        if record.replicas > MAX_REPLICAS as u64 {
+            tracing::warn!(
+                function = %record.name(),
+                wanted = record.replicas,
+                "the process runtime runs at most {MAX_REPLICAS} replicas of a function"
+            );
+        }
         while function.slots.len() > want {
             let slot = function.slots.pop().expect("more slots than wanted");
             tokio::spawn(slot.stop());
