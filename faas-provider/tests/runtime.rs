@@ -20,7 +20,16 @@ struct Provider {
 
 impl Provider {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap()).await
+    }
+
+    /// Kills the provider outright and returns its state directory.
+    async fn kill(mut self) -> tempfile::TempDir {
+        self._child.kill().await.unwrap();
+        self._dir
+    }
+
+    async fn start_in(dir: tempfile::TempDir) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_faas-provider"))
             .arg("serve")
             .env_clear()
@@ -349,4 +358,38 @@ async fn a_redirecting_function_s_302_reaches_the_caller_unfollowed() {
         .unwrap();
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], "http://example.com/");
+}
+
+#[tokio::test]
+async fn replicas_die_with_the_provider_and_come_back_when_it_restarts() {
+    let p = Provider::start().await;
+    p.deployed("durable", "env").await;
+    assert_eq!(p.invoke("GET", "durable", "", "").await.0, 200);
+    let dir = p.kill().await;
+    // The replica's watchdog got SIGTERM from the kernel (PR_SET_PDEATHSIG) and drained:
+    // no process whose environment names this state directory is left.
+    let mut alive = true;
+    for _ in 0..200 {
+        alive = processes_mentioning(dir.path());
+        if !alive {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!alive, "a replica outlived the provider");
+    let p = Provider::start_in(dir).await;
+    let (status, out) = p.invoke("GET", "durable", "", "").await;
+    assert_eq!(status, 200, "{out}");
+    assert!(out.contains("Http_Method=GET"), "{out}");
+}
+
+/// Whether any process's environment mentions `path` (replicas' `TMPDIR` does).
+fn processes_mentioning(path: &Path) -> bool {
+    let needle = path.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter_map(|e| std::fs::read(e.path().join("environ")).ok())
+        .any(|env| String::from_utf8_lossy(&env).contains(&needle))
 }
