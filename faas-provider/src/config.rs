@@ -59,7 +59,10 @@ pub struct Config {
     pub fallback_timeout: Duration,
     /// Longest time a process replica may take to become ready, and so the longest a
     /// request to a function at zero replicas is held (`function_start_timeout`).
-    #[serde(default = "defaults::function_start_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "defaults::function_start_timeout",
+        deserialize_with = "duration"
+    )]
     pub function_start_timeout: Duration,
     /// Log lines kept per container function for `/system/logs` (`function_log_lines`).
     #[serde(default = "defaults::function_log_lines")]
@@ -219,7 +222,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.function_runtime, FunctionRuntime::Fallback);
-        assert_eq!(c.fallback_provider_url.as_deref(), Some("http://127.0.0.1:9/"));
+        assert_eq!(
+            c.fallback_provider_url.as_deref(),
+            Some("http://127.0.0.1:9/")
+        );
         assert_eq!(c.function_start_timeout, Duration::from_secs(5));
         assert!(load(&[("function_runtime", "docker")]).is_err());
         let c = load(&[("fallback_provider_url", "http://f:8081/")]).unwrap();

@@ -72,8 +72,10 @@ impl Provider {
 
     async fn deployed(&self, name: &str, fprocess: &str) {
         let (status, body) = self
-            .deploy(json!({"service": name, "image": "docker.io/functions/alpine:latest",
-                           "envProcess": fprocess}))
+            .deploy(
+                json!({"service": name, "image": "docker.io/functions/alpine:latest",
+                           "envProcess": fprocess}),
+            )
             .await;
         assert_eq!(status, 202, "{body}");
     }
@@ -152,7 +154,10 @@ async fn env_and_sha512sum_functions_answer_every_method_with_the_request_in_htt
     assert_eq!(status["envProcess"], "env");
     assert_eq!(status["image"], "functions/alpine:latest");
     assert_eq!(status["kind"], "container");
-    assert!(status["runtime"].as_str().unwrap().contains("not pulled"), "{status}");
+    assert!(
+        status["runtime"].as_str().unwrap().contains("not pulled"),
+        "{status}"
+    );
 }
 
 #[tokio::test]
@@ -173,8 +178,10 @@ async fn a_secret_is_readable_by_its_function_and_by_no_other_path() {
         "env"
     };
     let (status, body) = p
-        .deploy(json!({"service": "reader", "image": "functions/alpine:latest",
-                       "envProcess": fprocess, "secrets": ["api-key"]}))
+        .deploy(
+            json!({"service": "reader", "image": "functions/alpine:latest",
+                       "envProcess": fprocess, "secrets": ["api-key"]}),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     let (status, out) = p.invoke("POST", "reader", "", "").await;
@@ -193,8 +200,10 @@ async fn a_secret_is_readable_by_its_function_and_by_no_other_path() {
         );
     }
     let (status, body) = p
-        .deploy(json!({"service": "nosecret", "image": "x", "envProcess": "env",
-                       "secrets": ["missing"]}))
+        .deploy(
+            json!({"service": "nosecret", "image": "x", "envProcess": "env",
+                       "secrets": ["missing"]}),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("missing"), "{body}");
@@ -248,7 +257,13 @@ async fn scaled_to_zero_a_function_starts_again_on_the_next_request() {
     let (code, out) = p.invoke("GET", "sleepy", "", "").await;
     assert_eq!(code, 200, "{out}");
     let status = p.status("sleepy").await;
-    assert_eq!((status["replicas"].clone(), status["availableReplicas"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (
+            status["replicas"].clone(),
+            status["availableReplicas"].clone()
+        ),
+        (json!(1), json!(1))
+    );
 }
 
 #[tokio::test]
@@ -261,12 +276,19 @@ async fn a_crashed_replica_is_restarted_counted_and_logged() {
         "if [ \"$Http_Query\" = crash ]; then kill -9 $PPID; fi\necho alive\n",
     )
     .unwrap();
-    p.deployed("fragile", &format!("sh {}", script.display())).await;
-    assert_eq!(p.invoke("GET", "fragile", "", "").await, (200, "alive\n".into()));
+    p.deployed("fragile", &format!("sh {}", script.display()))
+        .await;
+    assert_eq!(
+        p.invoke("GET", "fragile", "", "").await,
+        (200, "alive\n".into())
+    );
     let (code, _) = p.invoke("GET", "fragile", "?crash", "").await;
     assert_ne!(code, 200);
     // Held until the restarted replica is ready.
-    assert_eq!(p.invoke("GET", "fragile", "", "").await, (200, "alive\n".into()));
+    assert_eq!(
+        p.invoke("GET", "fragile", "", "").await,
+        (200, "alive\n".into())
+    );
     let metrics = p
         .client
         .get(format!("{}/metrics", p.url))
@@ -277,11 +299,16 @@ async fn a_crashed_replica_is_restarted_counted_and_logged() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("locus_provider_process_restarts_total{function=\"fragile.openfaas-fn\"} 1"),
+        metrics
+            .contains("locus_provider_process_restarts_total{function=\"fragile.openfaas-fn\"} 1"),
         "{metrics}"
     );
     let logs = texts(&p.logs("fragile").await);
-    assert!(logs.iter().any(|t| t.contains("locus: replica") && t.contains("restart 1")), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|t| t.contains("locus: replica") && t.contains("restart 1")),
+        "{logs:?}"
+    );
 }
 
 #[tokio::test]
@@ -291,7 +318,10 @@ async fn bad_functions_get_clear_errors() {
         .deploy(json!({"service": "ghost", "image": "x", "envProcess": "no-such-program-xyz"}))
         .await;
     assert_eq!(status, 400);
-    assert!(body.contains("no-such-program-xyz") && body.contains("PATH"), "{body}");
+    assert!(
+        body.contains("no-such-program-xyz") && body.contains("PATH"),
+        "{body}"
+    );
     let (status, body) = p.deploy(json!({"service": "empty", "image": "x"})).await;
     assert_eq!(status, 400);
     assert!(body.contains("fprocess"), "{body}");
@@ -345,9 +375,11 @@ async fn a_redirecting_function_s_302_reaches_the_caller_unfollowed() {
     tokio::spawn(async move { axum::serve(listener, upstream).await });
     let p = Provider::start().await;
     let (status, body) = p
-        .deploy(json!({"service": "redirector", "image": "theaxer/redirector:latest",
+        .deploy(
+            json!({"service": "redirector", "image": "theaxer/redirector:latest",
                        "envProcess": "sleep 600",
-                       "envVars": {"mode": "http", "upstream_url": format!("http://{addr}")}}))
+                       "envVars": {"mode": "http", "upstream_url": format!("http://{addr}")}}),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     let r = p
@@ -389,7 +421,12 @@ fn processes_mentioning(path: &Path) -> bool {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
         .filter_map(|e| std::fs::read(e.path().join("environ")).ok())
         .any(|env| String::from_utf8_lossy(&env).contains(&needle))
 }

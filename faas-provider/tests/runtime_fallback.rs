@@ -88,7 +88,11 @@ async fn call(state: &AppState, method: Method, uri: &str, body: Value) -> (u16,
         .unwrap_or_default();
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&bytes).to_string(), internal)
+    (
+        status,
+        String::from_utf8_lossy(&bytes).to_string(),
+        internal,
+    )
 }
 
 fn container_fn(name: &str) -> Value {
@@ -106,22 +110,45 @@ async fn container_functions_go_to_the_fallback_and_lists_merge_both_providers()
     let (url, seen) = fake_fallback().await;
     let dir = tempfile::tempdir().unwrap();
     let p = provider(
-        &[("function_runtime", "fallback"), ("fallback_provider_url", &url)],
+        &[
+            ("function_runtime", "fallback"),
+            ("fallback_provider_url", &url),
+        ],
         &dir,
     )
     .await;
 
-    let (status, _, _) = call(&p, Method::POST, "/system/functions", container_fn("netes-fn")).await;
+    let (status, _, _) = call(
+        &p,
+        Method::POST,
+        "/system/functions",
+        container_fn("netes-fn"),
+    )
+    .await;
     assert_eq!(status, 202);
     let sent = seen.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
-    assert_eq!((sent[0].0.clone(), sent[0].1.as_str()), (Method::POST, "/system/functions"));
-    assert_eq!(serde_json::from_str::<Value>(&sent[0].2).unwrap(), container_fn("netes-fn"));
-    assert!(p.store.function("openfaas-fn", "netes-fn").is_err(), "stored locally");
+    assert_eq!(
+        (sent[0].0.clone(), sent[0].1.as_str()),
+        (Method::POST, "/system/functions")
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&sent[0].2).unwrap(),
+        container_fn("netes-fn")
+    );
+    assert!(
+        p.store.function("openfaas-fn", "netes-fn").is_err(),
+        "stored locally"
+    );
 
-    let (status, body, _) = call(&p, Method::POST, "/system/functions", model_fn("local-mlp")).await;
+    let (status, body, _) =
+        call(&p, Method::POST, "/system/functions", model_fn("local-mlp")).await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(seen.lock().unwrap().len(), 1, "a model function was forwarded");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "a model function was forwarded"
+    );
 
     let (status, body, _) = call(&p, Method::GET, "/system/functions", Value::Null).await;
     assert_eq!(status, 200);
@@ -132,25 +159,51 @@ async fn container_functions_go_to_the_fallback_and_lists_merge_both_providers()
         .collect();
     assert_eq!(names, ["local-mlp", "netes-fn"]);
     let (_, body, _) = call(&p, Method::GET, "/system/namespaces", Value::Null).await;
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!(["netes-ns", "openfaas-fn"]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!(["netes-ns", "openfaas-fn"])
+    );
 
     let forwarded = [
         (Method::PUT, "/system/functions", container_fn("netes-fn")),
-        (Method::GET, "/system/function/netes-fn?namespace=openfaas-fn", Value::Null),
-        (Method::POST, "/system/scale-function/netes-fn", json!({"serviceName": "netes-fn", "replicas": 0})),
-        (Method::GET, "/system/logs?name=netes-fn&follow=false", Value::Null),
-        (Method::DELETE, "/system/functions", json!({"functionName": "netes-fn"})),
+        (
+            Method::GET,
+            "/system/function/netes-fn?namespace=openfaas-fn",
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            "/system/scale-function/netes-fn",
+            json!({"serviceName": "netes-fn", "replicas": 0}),
+        ),
+        (
+            Method::GET,
+            "/system/logs?name=netes-fn&follow=false",
+            Value::Null,
+        ),
+        (
+            Method::DELETE,
+            "/system/functions",
+            json!({"functionName": "netes-fn"}),
+        ),
     ];
     for (method, uri, body) in forwarded {
         let before = seen.lock().unwrap().len();
         let (status, text, _) = call(&p, method.clone(), uri, body).await;
         assert!(status < 300, "{method} {uri}: {status} {text}");
         let last = seen.lock().unwrap().last().cloned().unwrap();
-        assert_eq!(seen.lock().unwrap().len(), before + 1, "{method} {uri} not forwarded");
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            before + 1,
+            "{method} {uri} not forwarded"
+        );
         assert_eq!((last.0, last.1.as_str()), (method, uri));
     }
     let (status, body, _) = call(&p, Method::POST, "/function/netes-fn/sub?x=1", json!("hi")).await;
-    assert_eq!((status, body.as_str()), (200, "fallback answered /function/netes-fn/sub?x=1"));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "fallback answered /function/netes-fn/sub?x=1")
+    );
 
     // The model function's own routes stay local.
     let before = seen.lock().unwrap().len();
@@ -167,7 +220,10 @@ async fn a_fallback_that_is_down_or_slow_is_a_clear_gateway_error_and_nothing_is
     };
     let dir = tempfile::tempdir().unwrap();
     let p = provider(
-        &[("function_runtime", "fallback"), ("fallback_provider_url", &closed)],
+        &[
+            ("function_runtime", "fallback"),
+            ("fallback_provider_url", &closed),
+        ],
         &dir,
     )
     .await;
@@ -177,7 +233,12 @@ async fn a_fallback_that_is_down_or_slow_is_a_clear_gateway_error_and_nothing_is
     assert!(body.contains("fallback provider"), "{body}");
     assert!(p.store.function("openfaas-fn", "lost").is_err());
     // Model functions keep working, and the list still answers with them.
-    assert_eq!(call(&p, Method::POST, "/system/functions", model_fn("m")).await.0, 202);
+    assert_eq!(
+        call(&p, Method::POST, "/system/functions", model_fn("m"))
+            .await
+            .0,
+        202
+    );
     let (status, body, _) = call(&p, Method::GET, "/system/functions", Value::Null).await;
     assert_eq!(status, 200);
     assert!(body.contains("\"m\""), "{body}");
@@ -203,7 +264,11 @@ async fn without_a_container_runtime_a_container_function_is_refused_naming_both
     let p = provider(&[], &dir).await;
     let (status, body, _) = call(&p, Method::POST, "/system/functions", container_fn("c")).await;
     assert_eq!(status, 400);
-    for needle in ["locus.io/model", "function_runtime=process", "fallback_provider_url"] {
+    for needle in [
+        "locus.io/model",
+        "function_runtime=process",
+        "fallback_provider_url",
+    ] {
         assert!(body.contains(needle), "{needle}: {body}");
     }
     let mut typo = model_fn("t");

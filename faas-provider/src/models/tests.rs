@@ -78,7 +78,10 @@ fn weights_or_memory_without_a_model_are_refused_naming_the_model_annotation() {
 #[test]
 fn an_unknown_locus_annotation_is_refused_whatever_the_kind() {
     let msg = refused(&[("locus.io/modle", "mlp")]);
-    assert!(msg.contains("locus.io/modle") && msg.contains(MODEL), "{msg}");
+    assert!(
+        msg.contains("locus.io/modle") && msg.contains(MODEL),
+        "{msg}"
+    );
     let msg = refused(&[
         (MODEL, "mlp"),
         (WEIGHTS, "zoo://mlp?seed=1"),
@@ -89,7 +92,11 @@ fn an_unknown_locus_annotation_is_refused_whatever_the_kind() {
 
 #[test]
 fn container_functions_are_admitted_only_where_something_runs_them() {
-    let model = classify(&deployment(&[(MODEL, "mlp"), (WEIGHTS, "zoo://mlp?seed=1")])).unwrap();
+    let model = classify(&deployment(&[
+        (MODEL, "mlp"),
+        (WEIGHTS, "zoo://mlp?seed=1"),
+    ]))
+    .unwrap();
     for runtime in [
         FunctionRuntime::None,
         FunctionRuntime::Process,

@@ -18,7 +18,11 @@ use crate::state::AppState;
 use crate::store::StoreError;
 
 /// Middleware over the provider's router (`from_fn_with_state(state, gateway_face)`).
-pub async fn gateway_face(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn gateway_face(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(target) = request.uri().path().strip_prefix("/function/") else {
         return next.run(request).await;
     };
@@ -103,16 +107,32 @@ mod tests {
 
         let r = app.clone().oneshot(get("/function/nosuch")).await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let r = app.clone().oneshot(get("/function/.openfaas-fn")).await.unwrap();
+        let r = app
+            .clone()
+            .oneshot(get("/function/.openfaas-fn"))
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
         // Known, but the default seams have no replica: the 503 still gets the headers.
-        let r = app.clone().oneshot(get("/function/known/a?b=1")).await.unwrap();
+        let r = app
+            .clone()
+            .oneshot(get("/function/known/a?b=1"))
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()["x-call-id"].len(), 36);
-        assert!(r.headers()["x-start-time"].to_str().unwrap().parse::<u64>().is_ok());
+        assert!(
+            r.headers()["x-start-time"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .is_ok()
+        );
         let mut request = get("/function/known.openfaas-fn");
-        request.headers_mut().insert("x-call-id", HeaderValue::from_static("abc"));
+        request
+            .headers_mut()
+            .insert("x-call-id", HeaderValue::from_static("abc"));
         let r = app.clone().oneshot(request).await.unwrap();
         assert_eq!(r.headers()["x-call-id"], "abc");
         let r = app.oneshot(get("/system/functions")).await.unwrap();

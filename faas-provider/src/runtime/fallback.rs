@@ -74,10 +74,7 @@ impl Fallback {
         };
         let url = format!(
             "{base}{}",
-            request
-                .uri()
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
+            request.uri().path_and_query().map_or("/", |p| p.as_str())
         );
         match proxy::forward(&self.client, url, request, self.timeout).await {
             Ok(response) => response,
@@ -125,7 +122,9 @@ fn about(request: &Request) -> About {
         (&Method::DELETE, "/system/functions") => About::Delete,
         (&Method::GET, "/system/functions") => About::List,
         (&Method::GET, "/system/namespaces") => About::Namespaces,
-        (&Method::GET, "/system/logs") => named(&query_value(request, "name").unwrap_or_default(), query_ns),
+        (&Method::GET, "/system/logs") => {
+            named(&query_value(request, "name").unwrap_or_default(), query_ns)
+        }
         _ => {
             let rest = path
                 .strip_prefix("/system/function/")
@@ -146,7 +145,10 @@ fn named(target: &str, query_ns: Option<String>) -> About {
     }
     About::Function {
         name: name.to_string(),
-        ns: suffix.filter(|s| !s.is_empty()).map(str::to_string).or(query_ns),
+        ns: suffix
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .or(query_ns),
     }
 }
 
@@ -207,10 +209,12 @@ async fn by_body(fallback: Fallback, about: About, request: Request, next: Next)
         Ok(bytes) => bytes,
         Err(_) => return ProviderError::PayloadTooLarge { limit }.into_response(),
     };
-    let query_ns = parts
-        .uri
-        .query()
-        .and_then(|q| url_pairs(q).filter(|(k, _)| k == "namespace").map(|(_, v)| v).last());
+    let query_ns = parts.uri.query().and_then(|q| {
+        url_pairs(q)
+            .filter(|(k, _)| k == "namespace")
+            .map(|(_, v)| v)
+            .last()
+    });
     let forward = match about {
         About::Deployment => serde_json::from_slice::<FunctionDeployment>(&bytes)
             .is_ok_and(|d| matches!(models::classify(&d), Ok(FunctionKind::Container))),
@@ -267,9 +271,10 @@ async fn merge_lists(fallback: Fallback, request: Request, next: Next) -> Respon
             response
         }
     };
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 

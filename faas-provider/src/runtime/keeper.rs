@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -150,10 +150,14 @@ async fn keep(
 ) {
     let instance = format!("{}{suffix}", deployment.service);
     let key = format!("{}.{}", deployment.service, deployment.namespace);
+    // A keeper of its own directory: a stopping keeper of the same instance name (scale
+    // to zero, then up again) removes only its own.
+    static KEEPERS: AtomicU64 = AtomicU64::new(0);
+    let unique = KEEPERS.fetch_add(1, Ordering::Relaxed);
     let dir = shared
         .run_dir
         .join(&deployment.namespace)
-        .join(&instance);
+        .join(format!("{instance}.{unique}"));
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();

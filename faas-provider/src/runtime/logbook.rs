@@ -80,7 +80,10 @@ impl Ring {
 /// Whether `line` passes `request`'s instance and since filters (its function is the
 /// ring's, or checked by the caller for live lines).
 fn matches(request: &LogRequest, line: &LogMessage) -> bool {
-    request.instance.as_ref().is_none_or(|i| *i == line.instance)
+    request
+        .instance
+        .as_ref()
+        .is_none_or(|i| *i == line.instance)
         && request.since.is_none_or(|since| line.timestamp >= since)
 }
 

@@ -32,6 +32,7 @@ pub mod child;
 pub mod face;
 pub mod fallback;
 mod keeper;
+mod lifecycle;
 pub mod logbook;
 pub mod process;
 mod proxy;

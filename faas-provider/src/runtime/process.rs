@@ -12,6 +12,7 @@
 //! The image is recorded, never pulled: the function's `envProcess` runs on this host.
 //!
 //! [`keeper`]: super::keeper
+//! The event loop itself is in [`super::lifecycle`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,21 +22,21 @@ use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use prometheus::{IntCounterVec, Opts};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::RuntimeError;
 use super::child::{Manifest, SUBCOMMAND};
-use super::keeper::{self, Replicas, Shared, Slot};
+use super::keeper::{Replicas, Shared};
+use super::lifecycle::EventLoop;
 use super::logbook::LogBook;
 use super::proxy;
 use crate::dataplane::{Availability, Invocation, Invoker, LogRequest, LogSource};
 use crate::events::FunctionEvent;
-use crate::models::{self, FunctionKind};
 use crate::state::AppState;
 use crate::store::FunctionRecord;
 use crate::types::{FunctionDeployment, LogMessage};
 
-type Key = (String, String);
+pub(super) type Key = (String, String);
 
 /// The most processes one function gets, whatever its `replicas` says: a scale request
 /// must not be able to fork-bomb the host.
@@ -144,12 +145,7 @@ impl ProcessRuntime {
             isolated: isolated.is_ok(),
         });
         let events = state.events.subscribe();
-        let event_loop = EventLoop {
-            shared,
-            state: state.clone(),
-            replicas: runtime.replicas.clone(),
-            slots: HashMap::new(),
-        };
+        let event_loop = EventLoop::new(shared, state.clone(), runtime.replicas.clone());
         tokio::spawn(event_loop.run(events, received));
         Ok(runtime)
     }
@@ -183,8 +179,7 @@ impl ProcessRuntime {
                 self.scale_from_zero(&ns, &name).await;
                 let mut ready = replicas.ready.subscribe();
                 let within = self.state.config.function_start_timeout;
-                let waited =
-                    tokio::time::timeout(within, ready.wait_for(|v| !v.is_empty())).await;
+                let waited = tokio::time::timeout(within, ready.wait_for(|v| !v.is_empty())).await;
                 match (waited, replicas.pick()) {
                     (Ok(Ok(_)), Some(endpoint)) => endpoint,
                     _ => {
@@ -209,12 +204,26 @@ impl ProcessRuntime {
             .map(|q| format!("?{q}"))
             .unwrap_or_default();
         let url = format!("http://{}{}{query}", endpoint.addr, invocation.path);
-        proxy::forward(&self.client, url, invocation.request, std::time::Duration::ZERO)
-            .await
-            .map_err(|e| {
+        match proxy::forward(
+            &self.client,
+            url,
+            invocation.request,
+            std::time::Duration::ZERO,
+        )
+        .await
+        {
+            Ok(response) => Ok(response),
+            Err(e) => {
                 tracing::warn!(function = %name, instance = %endpoint.instance, "{e}");
-                RuntimeError::Unreachable(invocation.target)
-            })
+                // A replica that broke the exchange has most likely died: give its keeper
+                // a moment to take it out of rotation, so the next request is not sent
+                // to it too (it is left in rotation if it is alive after all).
+                let mut ready = replicas.ready.subscribe();
+                let gone = ready.wait_for(|v| v.iter().all(|e| e.addr != endpoint.addr));
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), gone).await;
+                Err(RuntimeError::Unreachable(invocation.target))
+            }
+        }
     }
 
     /// A function whose desired replicas are zero is scaled to one, as the gateway's
@@ -261,8 +270,11 @@ impl LogSource for Arc<ProcessRuntime> {
 impl Availability for Arc<ProcessRuntime> {
     fn available_replicas(&self, function: &FunctionRecord) -> u64 {
         let map = self.replicas.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(function.namespace().to_string(), function.name().to_string()))
-            .map_or(0, |r| r.available())
+        map.get(&(
+            function.namespace().to_string(),
+            function.name().to_string(),
+        ))
+        .map_or(0, |r| r.available())
     }
 }
 
@@ -336,158 +348,11 @@ async fn probe(exe: &Path) -> Result<(), String> {
         Ok(())
     } else {
         let text = String::from_utf8_lossy(&output.stderr);
-        Err(text.trim().lines().last().unwrap_or("probe failed").to_string())
+        Err(text
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("probe failed")
+            .to_string())
     }
-}
-
-/// The task that turns committed changes into keeper slots.
-struct EventLoop {
-    shared: Shared,
-    state: AppState,
-    replicas: Arc<Mutex<HashMap<Key, Arc<Replicas>>>>,
-    slots: HashMap<Key, Function>,
-}
-
-/// One container function's keepers.
-struct Function {
-    deployment: FunctionDeployment,
-    generation: u64,
-    slots: Vec<Slot>,
-}
-
-impl EventLoop {
-    async fn run(
-        mut self,
-        mut events: broadcast::Receiver<FunctionEvent>,
-        mut shutdown: mpsc::Receiver<oneshot::Sender<()>>,
-    ) {
-        self.resync().await;
-        loop {
-            tokio::select! {
-                event = events.recv() => match event {
-                    Ok(event) => self.apply(event),
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.resync().await,
-                    Err(broadcast::error::RecvError::Closed) => break,
-                },
-                done = shutdown.recv() => {
-                    let stopping: Vec<Slot> =
-                        self.slots.drain().flat_map(|(_, f)| f.slots).collect();
-                    futures::future::join_all(stopping.into_iter().map(Slot::stop)).await;
-                    if let Some(done) = done {
-                        let _ = done.send(());
-                    }
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Re-reads the store: the truth after a lag, and the starting point.
-    async fn resync(&mut self) {
-        let records = match self.state.store.call(|s| s.all_functions()).await {
-            Ok(records) => records,
-            Err(e) => {
-                tracing::error!(error = %e, "process runtime cannot read the functions");
-                return;
-            }
-        };
-        let mut seen = Vec::new();
-        for record in records.into_iter().filter(is_container) {
-            seen.push(key_of(&record));
-            self.converge(record, false);
-        }
-        let gone: Vec<Key> = self
-            .slots
-            .keys()
-            .filter(|k| !seen.contains(k))
-            .cloned()
-            .collect();
-        for key in gone {
-            self.remove(&key);
-        }
-    }
-
-    fn apply(&mut self, event: FunctionEvent) {
-        let record = event.record().clone();
-        if !is_container(&record) {
-            return;
-        }
-        match event {
-            FunctionEvent::Deleted(_) => {
-                self.remove(&key_of(&record));
-                self.shared
-                    .logs
-                    .forget(record.namespace(), record.name());
-            }
-            FunctionEvent::Updated(_) => self.converge(record, true),
-            FunctionEvent::Deployed(_) | FunctionEvent::Scaled(_) => self.converge(record, false),
-        }
-    }
-
-    fn remove(&mut self, key: &Key) {
-        if let Some(function) = self.slots.remove(key) {
-            for slot in function.slots {
-                tokio::spawn(slot.stop());
-            }
-        }
-        let mut map = self.replicas.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(key);
-    }
-
-    /// Brings a function to `record`: new replicas when its deployment changed (or
-    /// `restart`), then as many slots as it wants.
-    fn converge(&mut self, record: FunctionRecord, restart: bool) {
-        let key = key_of(&record);
-        let replicas = {
-            let mut map = self.replicas.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(key.clone()).or_default().clone()
-        };
-        let function = self.slots.entry(key).or_insert_with(|| Function {
-            deployment: record.deployment.clone(),
-            generation: 0,
-            slots: Vec::new(),
-        });
-        if restart || function.deployment != record.deployment {
-            function.generation += 1;
-            function.deployment = record.deployment.clone();
-            for slot in function.slots.drain(..) {
-                tokio::spawn(slot.stop());
-            }
-        }
-        let want = usize::try_from(record.replicas)
-            .unwrap_or(usize::MAX)
-            .min(MAX_REPLICAS);
-        if record.replicas > MAX_REPLICAS as u64 {
-            tracing::warn!(
-                function = %record.name(),
-                wanted = record.replicas,
-                "the process runtime runs at most {MAX_REPLICAS} replicas of a function"
-            );
-        }
-        while function.slots.len() > want {
-            let slot = function.slots.pop().expect("more slots than wanted");
-            tokio::spawn(slot.stop());
-        }
-        while function.slots.len() < want {
-            let index = function.slots.len();
-            function.slots.push(keeper::spawn(
-                self.shared.clone(),
-                replicas.clone(),
-                function.deployment.clone(),
-                function.generation,
-                index,
-            ));
-        }
-    }
-}
-
-fn key_of(record: &FunctionRecord) -> Key {
-    (record.namespace().to_string(), record.name().to_string())
-}
-
-fn is_container(record: &FunctionRecord) -> bool {
-    matches!(
-        models::classify(&record.deployment),
-        Ok(FunctionKind::Container)
-    )
 }

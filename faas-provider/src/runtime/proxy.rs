@@ -90,7 +90,9 @@ pub async fn forward(
         out.insert(header::CONTENT_TYPE, fallback);
     }
     let body = Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other));
-    Ok(response.body(body).expect("status and headers came from a valid response"))
+    Ok(response
+        .body(body)
+        .expect("status and headers came from a valid response"))
 }
 
 /// `headers` without the hop-by-hop ones (and those `Connection` names).

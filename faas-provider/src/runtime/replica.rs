@@ -170,7 +170,10 @@ pub fn listening_port(line: &str) -> Option<u16> {
 /// Polls `/_/health` until it answers 200. The watchdog has no push signal for this;
 /// streaming functions are healthy at the first probe, http ones once their upstream is up.
 async fn wait_healthy(addr: SocketAddr) {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap_or_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
     let url = format!("http://{addr}/_/health");
     let mut pause = Duration::from_millis(10);
     loop {
@@ -233,7 +236,9 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(pipe: &mut R) -> Option<String> 
 }
 
 fn finish(line: Vec<u8>, cut: bool) -> String {
-    let mut text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+    let mut text = String::from_utf8_lossy(&line)
+        .trim_end_matches('\r')
+        .to_string();
     if cut {
         text.push_str(" [line truncated]");
     }
