@@ -430,3 +430,76 @@ fn processes_mentioning(path: &Path) -> bool {
         .filter_map(|e| std::fs::read(e.path().join("environ")).ok())
         .any(|env| String::from_utf8_lossy(&env).contains(&needle))
 }
+
+#[tokio::test]
+async fn up_runs_container_functions_with_the_gateway_s_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faas-provider"))
+        .args([
+            "up",
+            "--port",
+            "0",
+            "--workers",
+            "1",
+            "--devices-per-worker",
+            "1",
+        ])
+        .args(["--backend", "emulated", "--state-dir"])
+        .arg(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().expect("no listening line");
+    let addr = line.strip_prefix("listening on ").expect("listening line");
+    assert!(
+        addr.starts_with("127.0.0.1:"),
+        "up must listen on loopback: {addr}"
+    );
+    let p = Provider {
+        url: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        _child: child,
+        _dir: dir,
+    };
+    // No function_runtime given: up runs container functions as processes.
+    p.deployed("hello", "env").await;
+    let r = p
+        .client
+        .post(format!("{}/function/hello?x=1", p.url))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let call_id = r.headers()["x-call-id"].to_str().unwrap().to_string();
+    assert!(r.headers().contains_key("x-start-time"));
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains(&format!("Http_X_Call_Id={call_id}")),
+        "{body}"
+    );
+    assert!(body.contains("Http_Query=x=1"), "{body}");
+    let r = p
+        .client
+        .get(format!("{}/function/nosuch", p.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let info: Value = p
+        .client
+        .get(format!("{}/system/info", p.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["provider"]["provider"], "locus");
+}
