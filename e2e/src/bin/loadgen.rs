@@ -121,6 +121,7 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
         cluster: Some(args.cluster.clone()),
         requests: Some(args.requests),
         warmup: Some(args.warmup),
+        seeds: Some(1),
         ..SimArgs::default()
     };
     let s = sim::scenario(&sim_args)?;
@@ -234,7 +235,7 @@ async fn live_run(
             "emulated_bandwidth",
             (s.bandwidth_bytes_per_s as u64).to_string(),
         )
-        .env("emulated_setup_ms", s.setup_ms.to_string())
+        .env("emulated_setup_ms", emulated_setup_ms(s).to_string())
         .env("emulated_speed", "gpu")
         .env("emulated_time_scale", args.time_scale.to_string())
         .env("queue_capacity", "1000000")
@@ -324,8 +325,35 @@ async fn live_run(
         misses: measured.iter().filter(|a| a.miss).count(),
         gpu_busy: measured.iter().map(|a| a.service_ms).sum::<f64>() / (gpus * span_ms.max(1.0)),
     };
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let drift: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("locus_provider_cache_drift_total"))
+        .collect();
+    println!(
+        "# {policy}: view drift counters after the run: {}",
+        if drift.is_empty() {
+            "none".to_string()
+        } else {
+            drift.join(", ")
+        }
+    );
     drop(provider);
     Ok(Summary::of(&stats))
+}
+
+/// The emulated setup cost that makes a live load take what the simulator charges.
+/// The emulated worker moves the declared footprint (weights + `model_overhead`) over
+/// the bandwidth, the simulator only the weights; the overhead is the same for every
+/// model, so taking its transfer time off the setup makes every load equal.
+fn emulated_setup_ms(s: &sim::scenario::Scenario) -> f64 {
+    let extra_ms = s.model_overhead_bytes as f64 / s.bandwidth_bytes_per_s * 1e3;
+    (s.setup_ms - extra_ms).max(0.0)
 }
 
 /// Latency percentiles of `samples` (ms): p50, p99.

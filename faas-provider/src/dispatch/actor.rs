@@ -48,6 +48,9 @@ pub struct Target {
     pub label: Arc<str>,
     /// The view expects the model resident there.
     pub hit: bool,
+    /// Models the view evicted there to make room, in order: the worker is told to
+    /// evict exactly these first, so its cache follows the view's choice.
+    pub victims: Vec<ModelKey>,
 }
 
 /// What the actor tells a request.
@@ -296,6 +299,11 @@ impl Actor {
                 device: device.clone(),
                 label: label.clone(),
                 hit: d.hit,
+                victims: d
+                    .victims
+                    .iter()
+                    .map(|m| self.models[m.0 as usize].key.clone())
+                    .collect(),
             };
             // A closed channel means the caller left; its Abandon is on the way.
             let _ = w.events.send(Event::Dispatched(target));

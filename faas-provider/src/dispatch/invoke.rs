@@ -151,6 +151,18 @@ pub async fn dispatch(
                 tracing::warn!(target = %target_name, tries, "retries spent");
                 return Err(DispatchError::Unreachable(target_name.clone()));
             }
+            // Evict what the view chose, so the worker's own LRU never picks differently
+            // (its recency is per arrival on the device, the view's per dispatch).
+            for victim in &target.victims {
+                let evicted = inner
+                    .client
+                    .evict(&target.url, &target.device, victim)
+                    .await;
+                match evicted {
+                    Ok(_) => inner.metrics.evictions.inc(),
+                    Err(e) => tracing::debug!(error = %e, "planned eviction not needed or failed"),
+                }
+            }
             let Some(stream) = body.attempt() else {
                 tracing::warn!(target = %target_name, "worker lost and the body is too long to send again");
                 return Err(DispatchError::Unreachable(target_name.clone()));

@@ -62,7 +62,15 @@ pub async fn run(
             return;
         };
         n += 1;
-        if !round(&source, &client, &commands, timeout, n.is_multiple_of(every)).await {
+        if !round(
+            &source,
+            &client,
+            &commands,
+            timeout,
+            n.is_multiple_of(every),
+        )
+        .await
+        {
             return;
         }
     }

@@ -22,7 +22,7 @@ pub struct DispatchMetrics {
     pub cache_hits: CounterVec,
     /// Requests that loaded their model.
     pub cache_misses: CounterVec,
-    /// Models the workers evicted to make room.
+    /// Models evicted from workers to make room (planned by the view, or by a worker).
     pub evictions: IntCounter,
     /// Differences between the view and a worker's own status, by kind
     /// (`dropped`, `adopted`, `unadoptable`, `unexpected_miss`).
