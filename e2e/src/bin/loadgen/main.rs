@@ -1,0 +1,359 @@
+//! The load driver: replays PAPER.md's default experiment against the running system
+//! (`faas-provider up --backend emulated`, one process per policy) and prints the table
+//! `faas-provider simulate` prints, for the simulator and live side by side; and
+//! measures the provider's proxy overhead against calling a worker directly.
+//!
+//! ```text
+//! loadgen paper    [--wss 35] [--requests 20000] [--warmup 2000] [--seed 0]
+//!                  [--time-scale 0.05] [--policies lb,lalb,lalb-o3,locus]
+//! loadgen overhead [--rate 1000] [--seconds 10] [--connections 64]
+//! ```
+//!
+//! Time scaling: every emulated device delay is multiplied by `--time-scale` (k) and
+//! the arrival times of the trace too, so the live run takes k × the simulated span;
+//! live latencies are divided by k before they are reported, which also magnifies the
+//! HTTP and scheduling overhead by 1/k (see docs/benchmarks.md).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+mod overhead;
+use e2e::{Spawned, deploy};
+use locus_scheduler::PolicyKind;
+use locus_scheduler::sim::engine::RunStats;
+use locus_scheduler::sim::report::{self, Summary};
+use locus_scheduler::sim::{self, SimArgs, trace};
+use serde_json::json;
+use tokio::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "loadgen",
+    about = "Locus load driver: live replay of the default experiment, proxy overhead"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Replay the default experiment live and beside the simulator.
+    Paper(PaperArgs),
+    /// Proxy overhead: provider vs calling the worker directly.
+    Overhead(OverheadArgs),
+}
+
+#[derive(clap::Args)]
+struct PaperArgs {
+    /// Working-set size (distinct models).
+    #[arg(long, default_value_t = 35)]
+    wss: u32,
+    /// Measured requests.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Warm-up requests before measuring.
+    #[arg(long, default_value_t = 2_000)]
+    warmup: usize,
+    /// Trace seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Multiplies every device delay and arrival time (k).
+    #[arg(long, default_value_t = 0.05)]
+    time_scale: f64,
+    /// Policies, comma-separated.
+    #[arg(long, default_value = "lb,lalb,lalb-o3,locus")]
+    policies: String,
+    /// Workers x emulated GPUs per worker.
+    #[arg(long, default_value = "2x4")]
+    cluster: String,
+    /// Directory of the `faas-provider` binary (default: beside this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct OverheadArgs {
+    /// Requests per second of the latency comparison (open loop).
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Seconds of each latency run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent connections of the throughput run (closed loop).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Directory of the binaries (default: beside this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+fn bin(dir: &Option<PathBuf>, name: &str) -> PathBuf {
+    match dir {
+        Some(d) => d.join(name),
+        None => std::env::current_exe().expect("exe").with_file_name(name),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Mode::Paper(args) => paper(args).await,
+        Mode::Overhead(args) => overhead::overhead(args).await,
+    }
+}
+
+/// One live request's outcome.
+struct Answer {
+    ok: bool,
+    ms: f64,
+    miss: bool,
+    service_ms: f64,
+}
+
+async fn paper(args: PaperArgs) -> anyhow::Result<()> {
+    let (nodes, per_node) =
+        sim::scenario::parse_cluster(&args.cluster).map_err(anyhow::Error::msg)?;
+    let sim_args = SimArgs {
+        cluster: Some(args.cluster.clone()),
+        requests: Some(args.requests),
+        warmup: Some(args.warmup),
+        seeds: Some(1),
+        ..SimArgs::default()
+    };
+    let s = sim::scenario(&sim_args)?;
+    let popularity = s.validate().map_err(anyhow::Error::msg)?;
+    let rate = sim::calibrate(&s, popularity);
+    println!("# {}", sim::describe(&s, rate));
+    println!(
+        "# live: {nodes} workers x {per_node} emulated GPUs, time scale {}, W={}, seed {}",
+        args.time_scale, args.wss, args.seed
+    );
+    let models = trace::catalogue(
+        args.wss,
+        s.model_overhead_bytes,
+        locus_vram::LoadCost {
+            bandwidth_bytes_per_s: s.bandwidth_bytes_per_s,
+            setup_ms: s.setup_ms,
+        },
+    );
+    let arrivals = trace::generate(s.warmup + s.requests, args.wss, popularity, rate, args.seed);
+    let policies = sim::scenario::parse_policies(&args.policies).map_err(anyhow::Error::msg)?;
+    let (mut sim_rows, mut live_rows) = (Vec::new(), Vec::new());
+    let (mut sim_lb, mut live_lb) = (None, None);
+    for policy in policies {
+        let simulated = Summary::of(&sim::simulate(
+            &s, popularity, policy, args.wss, args.seed, rate,
+        ));
+        let live = live_run(&args, &s, &models, &arrivals, policy, nodes, per_node).await?;
+        if policy == PolicyKind::Lb {
+            sim_lb = Some(simulated.clone());
+            live_lb = Some(live.clone());
+        }
+        let lb_s = sim_lb.clone().unwrap_or_else(|| simulated.clone());
+        let lb_l = live_lb.clone().unwrap_or_else(|| live.clone());
+        sim_rows.push(report::row(
+            policy,
+            args.wss,
+            rate,
+            std::slice::from_ref(&simulated),
+            &[lb_s],
+            &[0.0],
+        ));
+        live_rows.push(report::row(
+            policy,
+            args.wss,
+            rate,
+            std::slice::from_ref(&live),
+            &[lb_l],
+            &[0.0],
+        ));
+        println!(
+            "# {policy}: live mean {:.2} ms vs simulated {:.2} ms ({:+.1} %), miss ratio live {:.4} vs {:.4} ({:+.1} %)",
+            live.mean_ms,
+            simulated.mean_ms,
+            100.0 * (live.mean_ms / simulated.mean_ms - 1.0),
+            live.miss_ratio,
+            simulated.miss_ratio,
+            if simulated.miss_ratio > 0.0 {
+                100.0 * (live.miss_ratio / simulated.miss_ratio - 1.0)
+            } else {
+                0.0
+            },
+        );
+    }
+    println!("\n## simulated");
+    report::write_table(&sim_rows, &mut std::io::stdout())?;
+    println!("\n## live (latencies divided by the time scale)");
+    report::write_table(&live_rows, &mut std::io::stdout())?;
+    let order = |rows: &[report::Row]| {
+        let mut v: Vec<(String, f64)> = rows
+            .iter()
+            .map(|r| (r.policy.clone(), r.mean_latency_ms))
+            .collect();
+        v.sort_by(|a, b| a.1.total_cmp(&b.1));
+        v.into_iter()
+            .map(|(p, _)| p)
+            .collect::<Vec<_>>()
+            .join(" < ")
+    };
+    println!(
+        "\n# ranking by mean latency: simulated {}; live {}",
+        order(&sim_rows),
+        order(&live_rows)
+    );
+    Ok(())
+}
+
+async fn live_run(
+    args: &PaperArgs,
+    s: &sim::scenario::Scenario,
+    models: &[trace::SimModel],
+    arrivals: &[trace::Arrival],
+    policy: PolicyKind,
+    nodes: u32,
+    per_node: u32,
+) -> anyhow::Result<Summary> {
+    let dir = tempfile::tempdir()?;
+    let mut cmd = Command::new(bin(&args.bin_dir, "faas-provider"));
+    cmd.args(["up", "--port", "0", "--backend", "emulated"])
+        .args([
+            "--workers",
+            &nodes.to_string(),
+            "--devices-per-worker",
+            &per_node.to_string(),
+        ])
+        .args(["--device-memory", &s.gpu_memory_bytes.to_string()])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .env("policy", policy.name())
+        .env("device_reserve", s.reserve_bytes.to_string())
+        .env(
+            "emulated_bandwidth",
+            (s.bandwidth_bytes_per_s as u64).to_string(),
+        )
+        .env("emulated_setup_ms", emulated_setup_ms(s).to_string())
+        .env("emulated_speed", "gpu")
+        .env("emulated_time_scale", args.time_scale.to_string())
+        .env("queue_capacity", "1000000")
+        .env("request_timeout", "0")
+        .env("reconcile_interval", "0")
+        .env("RUST_LOG", "error");
+    let provider = Spawned::start(cmd);
+    let base = provider.url();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .build()?;
+    for (i, m) in models.iter().enumerate() {
+        let body = json!({
+            "service": format!("f{i}"), "image": "locus/emulated", "labels": {},
+            "annotations": {
+                "locus.io/model": m.arch,
+                "locus.io/weights": format!("zoo://{}?seed={i}", m.arch),
+                "locus.io/memory": m.bytes.to_string(),
+            }
+        });
+        deploy(&client, &base, &body)
+            .await
+            .with_context(|| format!("deploying f{i}"))?;
+    }
+    let k = args.time_scale;
+    let start = Instant::now() + Duration::from_millis(200);
+    let client = Arc::new(client);
+    let tasks: Vec<_> = arrivals
+        .iter()
+        .map(|a| {
+            let (client, url) = (client.clone(), format!("{base}/function/f{}", a.model.0));
+            let at = start + Duration::from_secs_f64(a.at as f64 / 1e6 * k);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                let sent = Instant::now();
+                let response = client.post(url).body("x").send().await;
+                let Ok(response) = response else {
+                    return Answer {
+                        ok: false,
+                        ms: 0.0,
+                        miss: false,
+                        service_ms: 0.0,
+                    };
+                };
+                let h = |n: &str| {
+                    response
+                        .headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let miss = h("x-locus-cache").as_deref() == Some("miss");
+                let service_ms = ["x-locus-load-ms", "x-locus-compute-ms"]
+                    .iter()
+                    .filter_map(|n| h(n)?.parse::<f64>().ok())
+                    .sum::<f64>();
+                let ok = response.status().is_success();
+                let _ = response.bytes().await;
+                Answer {
+                    ok,
+                    ms: sent.elapsed().as_secs_f64() * 1e3,
+                    miss,
+                    service_ms,
+                }
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        answers.push(t.await?);
+    }
+    let failed = answers.iter().filter(|a| !a.ok).count();
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} requests failed under {policy}",
+        answers.len()
+    );
+    let measured = &answers[s.warmup.min(answers.len())..];
+    let span_ms = (arrivals.last().map_or(0, |a| a.at)
+        - arrivals[s.warmup.min(arrivals.len() - 1)].at) as f64
+        / 1e3
+        * k;
+    let gpus = f64::from(nodes * per_node);
+    let stats = RunStats {
+        requests: measured.len(),
+        latencies_ms: measured.iter().map(|a| a.ms / k).collect(),
+        misses: measured.iter().filter(|a| a.miss).count(),
+        gpu_busy: measured.iter().map(|a| a.service_ms).sum::<f64>() / (gpus * span_ms.max(1.0)),
+    };
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let drift: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("locus_provider_cache_drift_total"))
+        .collect();
+    println!(
+        "# {policy}: view drift counters after the run: {}",
+        if drift.is_empty() {
+            "none".to_string()
+        } else {
+            drift.join(", ")
+        }
+    );
+    drop(provider);
+    Ok(Summary::of(&stats))
+}
+
+/// The emulated setup cost that makes a live load take what the simulator charges.
+/// The emulated worker moves the declared footprint (weights + `model_overhead`) over
+/// the bandwidth, the simulator only the weights; the overhead is the same for every
+/// model, so taking its transfer time off the setup makes every load equal.
+fn emulated_setup_ms(s: &sim::scenario::Scenario) -> f64 {
+    let extra_ms = s.model_overhead_bytes as f64 / s.bandwidth_bytes_per_s * 1e3;
+    (s.setup_ms - extra_ms).max(0.0)
+}
