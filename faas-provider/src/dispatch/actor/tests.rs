@@ -237,3 +237,69 @@ fn evictions_reported_by_a_worker_leave_the_view() {
     assert_eq!(metrics.evictions.get(), 1);
     a.scheduler().check_invariants().unwrap();
 }
+
+#[test]
+fn a_worker_that_fails_its_health_check_is_taken_out_and_comes_back_with_its_models() {
+    let (mut a, view, metrics) = actor(8);
+    let key = "mlp@zoo://mlp?seed=4";
+    join(&mut a, "http://w0", vec![device("cpu:0", &[])]);
+    let failed = Command::Health {
+        results: vec![("http://w0".into(), Err("connection refused".into()))],
+        reconcile: false,
+    };
+    a.handle(failed, 1);
+    assert_eq!(view.read(|s| s.gpus.len()), 0);
+    assert_eq!(metrics.workers_up.get(), 0.0);
+    let mut rx = submit(&mut a, 1, model(1));
+    assert!(matches!(
+        rx.try_recv(),
+        Ok(Event::Rejected(DispatchError::NoEndpoints(_)))
+    ));
+    join(
+        &mut a,
+        "http://w0",
+        vec![device("cpu:0", &[(key, 30 << 20)])],
+    );
+    assert_eq!(view.read(|s| s.gpus.len()), 1, "the same worker is back");
+    assert_eq!(
+        view.model(key).resident,
+        vec!["0/cpu:0".to_string()],
+        "its models are adopted"
+    );
+    a.scheduler().check_invariants().unwrap();
+}
+
+#[test]
+fn a_worker_gone_from_the_source_is_lost() {
+    let (mut a, view, _) = actor(8);
+    join(&mut a, "http://w0", vec![device("cpu:0", &[])]);
+    a.handle(
+        Command::Health {
+            results: vec![],
+            reconcile: false,
+        },
+        1,
+    );
+    assert_eq!(view.read(|s| s.gpus.len()), 0);
+}
+
+#[test]
+fn a_miss_that_must_make_room_names_its_victims_for_the_worker() {
+    let (mut a, _, _) = actor(8);
+    // 100 MiB device, 30 MiB models: the fourth evicts the least recently used.
+    join(&mut a, "http://w0", vec![device("cpu:0", &[])]);
+    for seed in 1..=3 {
+        let m = model(seed);
+        let t = placed(&mut submit(&mut a, u64::from(seed), m.clone()));
+        assert!(t.victims.is_empty());
+        let done = Command::Done {
+            id: RequestId(u64::from(seed)),
+            gpu: t.gpu,
+            report: Some(report(&m.key, CacheOutcome::Miss, &[])),
+        };
+        a.handle(done, u64::from(seed) * 10);
+    }
+    let t = placed(&mut submit(&mut a, 9, model(4)));
+    assert_eq!(t.victims, vec![model(1).key]);
+    a.scheduler().check_invariants().unwrap();
+}
