@@ -40,6 +40,7 @@ pub struct EmulatedTiming {
 /// Models that exist only as bytes and delays.
 pub struct EmulatedBackend {
     timing: EmulatedTiming,
+    /// Each loaded model's architecture and weight bytes.
     models: HashMap<ModelKey, (Arch, u64)>,
 }
 
@@ -83,9 +84,13 @@ impl ModelBackend for EmulatedBackend {
     }
 
     fn load(&mut self, req: LoadRequest) -> Result<Loaded, BackendError> {
+        // A declared footprint (`locus.io/memory`) is what the model occupies, not what
+        // moves: the transfer and the inference stay those of the weights, which the
+        // emulated backend knows only from the profile when a footprint is declared.
+        let weight_bytes = if req.memory_override.is_some() { req.arch.profile().weight_bytes } else { req.declared_bytes };
         let bytes = req.memory_override.unwrap_or(req.declared_bytes);
-        self.wait(self.timing.load.load_ms(bytes));
-        self.models.insert(req.key, (req.arch, bytes));
+        self.wait(self.timing.load.load_ms(weight_bytes));
+        self.models.insert(req.key, (req.arch, weight_bytes));
         Ok(Loaded { bytes, measured_by: if req.memory_override.is_some() { "declared" } else { "profile" } })
     }
 
@@ -102,5 +107,31 @@ impl ModelBackend for EmulatedBackend {
 
     fn memory(&mut self) -> Option<DeviceMemory> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declared_footprint_is_accounted_but_the_weights_set_load_and_inference_time() {
+        let timing = EmulatedTiming { load: LoadCost::DEFAULT, speed: EmulatedSpeed::Gpu, time_scale: 0.0 };
+        let mut backend = EmulatedBackend::new(timing);
+        let footprint = 1u64 << 30;
+        let key: ModelKey = "mlp@zoo://mlp?seed=1".into();
+        let loaded = backend
+            .load(LoadRequest {
+                key: key.clone(),
+                arch: Arch::Mlp,
+                weights: None,
+                declared_bytes: footprint,
+                memory_override: Some(footprint),
+            })
+            .expect("load");
+        assert_eq!(loaded.bytes, footprint, "the cache accounts the declared footprint");
+        let (arch, weight_bytes) = backend.models[&key];
+        assert_eq!(weight_bytes, Arch::Mlp.profile().weight_bytes);
+        assert_eq!(backend.infer_ms(arch, weight_bytes), Arch::Mlp.profile().gpu_infer_ms);
     }
 }
