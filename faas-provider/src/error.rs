@@ -15,6 +15,39 @@ use crate::store::StoreError;
 /// Header naming the `error_type` of every provider-made error response.
 pub const ERROR_TYPE_HEADER: &str = "x-locus-error";
 
+/// Who made an error response, for `X-OpenFaaS-Internal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The API itself (no `X-OpenFaaS-Internal`).
+    Api,
+    /// The invocation proxy (`X-OpenFaaS-Internal: proxy`, as faas-provider's proxy).
+    Proxy,
+}
+
+/// The one shape of every provider-made error: `message` on one line of plain text,
+/// `X-Locus-Error: error_type`, and `X-OpenFaaS-Internal: proxy` when the proxy made it.
+/// Every error enum of the provider answers through this.
+pub fn plain_text_error(
+    status: StatusCode,
+    message: &str,
+    error_type: &'static str,
+    origin: Origin,
+) -> Response {
+    // One line: a newline inside a message would split what clients print.
+    let body = format!("{}\n", message.replace(['\r', '\n'], " "));
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(ERROR_TYPE_HEADER, HeaderValue::from_static(error_type));
+    if origin == Origin::Proxy {
+        headers.insert("x-openfaas-internal", HeaderValue::from_static("proxy"));
+    }
+    response
+}
+
 /// Everything a provider route can answer besides success.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -121,32 +154,19 @@ impl ProviderError {
 
 impl IntoResponse for ProviderError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        // One line: a newline inside a message would split what clients print.
-        let body = format!("{}\n", self.public_message().replace(['\r', '\n'], " "));
-        let mut response = (status, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        headers.insert(
-            ERROR_TYPE_HEADER,
-            HeaderValue::from_static(self.error_type()),
-        );
-        match self {
-            ProviderError::Unauthorized => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"Restricted\""),
-                );
-            }
+        let origin = match self {
             ProviderError::NoFunctionName
             | ProviderError::NoEndpoints(_)
-            | ProviderError::Unreachable(_) => {
-                headers.insert("x-openfaas-internal", HeaderValue::from_static("proxy"));
-            }
-            _ => {}
+            | ProviderError::Unreachable(_) => Origin::Proxy,
+            _ => Origin::Api,
+        };
+        let mut response =
+            plain_text_error(self.status(), &self.public_message(), self.error_type(), origin);
+        if let ProviderError::Unauthorized = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Restricted\""),
+            );
         }
         response
     }

@@ -15,6 +15,7 @@ pub mod deploy;
 pub mod dispatch;
 pub mod error;
 pub mod events;
+pub mod forwarding;
 pub mod metrics;
 pub mod models;
 pub mod names;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ERROR_TYPE_HEADER;
+use crate::error::{Origin, plain_text_error};
 
 /// Why an invocation of a model function was not answered by a worker.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -83,23 +83,15 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 
 impl IntoResponse for DispatchError {
     fn into_response(self) -> Response {
-        let body = format!("{}\n", self.to_string().replace(['\r', '\n'], " "));
-        let mut response = (self.status(), body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        headers.insert(
-            ERROR_TYPE_HEADER,
-            HeaderValue::from_static(self.error_type()),
-        );
-        headers.insert("x-openfaas-internal", HeaderValue::from_static("proxy"));
+        let mut response =
+            plain_text_error(self.status(), &self.to_string(), self.error_type(), Origin::Proxy);
         if matches!(
             self,
             DispatchError::Overloaded { .. } | DispatchError::ShuttingDown
         ) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         response
     }

@@ -15,24 +15,12 @@ use locus_scheduler::RequestId;
 use tokio::sync::mpsc;
 
 use super::Inner;
+use crate::forwarding::{add_forwarded, end_to_end};
 use super::actor::{Command, Event, ModelRef, Target};
 use super::body::ReplayBody;
 use super::error::DispatchError;
 use super::workers::WorkerCallError;
 use crate::dataplane::Invocation;
-
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// Response header naming the GPU that answered (`node/device`).
 pub const GPU_HEADER: &str = "x-locus-gpu";
@@ -63,26 +51,16 @@ pub fn upstream_headers(
     call_id: &HeaderValue,
 ) -> HeaderMap {
     let incoming = inv.request.headers();
-    let mut headers = HeaderMap::with_capacity(incoming.len() + 8);
-    for (name, value) in incoming {
-        let n = name.as_str();
-        if HOP_BY_HOP.contains(&n) || n == "host" || n.starts_with("x-locus-") {
-            continue;
-        }
-        headers.append(name.clone(), value.clone());
+    let mut headers = end_to_end(incoming);
+    headers.remove(header::HOST);
+    // The model headers below are the provider's to set, never the caller's.
+    let callers: Vec<HeaderName> =
+        headers.keys().filter(|n| n.as_str().starts_with("x-locus-")).cloned().collect();
+    for name in callers {
+        headers.remove(name);
     }
-    if !headers.contains_key("x-forwarded-host")
-        && let Some(host) = incoming.get(header::HOST)
-    {
-        headers.insert("x-forwarded-host", host.clone());
-    }
-    let peer = inv.request.extensions().get::<ConnectInfo<SocketAddr>>();
-    if !headers.contains_key("x-forwarded-for")
-        && let Some(ConnectInfo(peer)) = peer
-        && let Ok(v) = HeaderValue::from_str(&peer.to_string())
-    {
-        headers.insert("x-forwarded-for", v);
-    }
+    let peer = inv.request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    add_forwarded(&mut headers, incoming, peer);
     headers.insert("x-call-id", call_id.clone());
     let mut set = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -215,17 +193,10 @@ pub async fn dispatch(
 fn respond(upstream: reqwest::Response, target: &Target) -> Response<Body> {
     let status =
         StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut headers = HeaderMap::with_capacity(upstream.headers().len() + 2);
-    for (name, value) in upstream.headers() {
-        let n = name.as_str();
-        if HOP_BY_HOP.contains(&n) || n == "content-length" {
-            continue;
-        }
-        if n == wire::ERROR_MARKER {
-            headers.insert(WORKER_ERROR_HEADER, value.clone());
-            continue;
-        }
-        headers.append(name.clone(), value.clone());
+    let mut headers = end_to_end(upstream.headers());
+    headers.remove(header::CONTENT_LENGTH);
+    if let Some(marker) = headers.remove(wire::ERROR_MARKER) {
+        headers.insert(WORKER_ERROR_HEADER, marker);
     }
     if let Ok(v) = HeaderValue::from_str(&target.label) {
         headers.insert(GPU_HEADER, v);

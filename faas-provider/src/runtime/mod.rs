@@ -15,13 +15,13 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 use crate::dataplane::{Availability, Invocation, Invoker, LogRequest, LogSource};
-use crate::error::ERROR_TYPE_HEADER;
+use crate::error::{Origin, plain_text_error};
 use crate::models::{FunctionKind, FunctionRuntime};
 use crate::route::KindRouter;
 use crate::state::AppState;
@@ -189,18 +189,6 @@ impl RuntimeError {
 
 impl IntoResponse for RuntimeError {
     fn into_response(self) -> Response {
-        let body = format!("{}\n", self.to_string().replace(['\r', '\n'], " "));
-        let mut response = (self.status(), body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        headers.insert(
-            ERROR_TYPE_HEADER,
-            HeaderValue::from_static(self.error_type()),
-        );
-        headers.insert("x-openfaas-internal", HeaderValue::from_static("proxy"));
-        response
+        plain_text_error(self.status(), &self.to_string(), self.error_type(), Origin::Proxy)
     }
 }

@@ -8,21 +8,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
+use axum::http::{HeaderValue, Request, Response, header};
 use futures::TryStreamExt;
 
-/// Headers that belong to one connection and are never forwarded.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+use crate::forwarding::{add_forwarded, end_to_end};
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -54,19 +43,10 @@ pub async fn forward(
     timeout: Duration,
 ) -> Result<Response<Body>, ProxyError> {
     let (parts, body) = request.into_parts();
-    let mut headers = strip(&parts.headers);
+    let mut headers = end_to_end(&parts.headers);
     headers.remove(header::HOST);
-    if let Some(host) = parts.headers.get(header::HOST)
-        && !headers.contains_key("x-forwarded-host")
-    {
-        headers.insert("x-forwarded-host", host.clone());
-    }
-    if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>()
-        && !headers.contains_key("x-forwarded-for")
-        && let Ok(value) = HeaderValue::from_str(&peer.to_string())
-    {
-        headers.insert("x-forwarded-for", value);
-    }
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    add_forwarded(&mut headers, &parts.headers, peer);
     let request_type = parts.headers.get(header::CONTENT_TYPE).cloned();
     let send = client
         .request(parts.method, url)
@@ -84,7 +64,7 @@ pub async fn forward(
 
     let mut response = Response::builder().status(upstream.status());
     let out = response.headers_mut().expect("a fresh builder has headers");
-    *out = strip(upstream.headers());
+    *out = end_to_end(upstream.headers());
     if !out.contains_key(header::CONTENT_TYPE) {
         let fallback = request_type.unwrap_or(HeaderValue::from_static("text/plain"));
         out.insert(header::CONTENT_TYPE, fallback);
@@ -93,25 +73,6 @@ pub async fn forward(
     Ok(response
         .body(body)
         .expect("status and headers came from a valid response"))
-}
-
-/// `headers` without the hop-by-hop ones (and those `Connection` names).
-fn strip(headers: &HeaderMap) -> HeaderMap {
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-        .collect();
-    let mut out = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let lower = name.as_str();
-        if HOP_BY_HOP.contains(&lower) || named.iter().any(|n| n == lower) {
-            continue;
-        }
-        out.append(HeaderName::clone(name), value.clone());
-    }
-    out
 }
 
 /// The error and its causes on one line, for logs.
@@ -124,21 +85,4 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
-        let mut headers = HeaderMap::new();
-        headers.insert("connection", HeaderValue::from_static("close, x-private"));
-        headers.insert("x-private", HeaderValue::from_static("1"));
-        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
-        headers.insert("x-call-id", HeaderValue::from_static("abc"));
-        let out = strip(&headers);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out["x-call-id"], "abc");
-    }
 }
