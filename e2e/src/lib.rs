@@ -165,6 +165,23 @@ pub async fn deploy(
     Ok(())
 }
 
+/// A model function serving the zoo's default `mlp` with generated weights of `seed`,
+/// as faas-cli would send it.
+pub fn mlp_deployment(name: &str, seed: u32) -> serde_json::Value {
+    serde_json::json!({
+        "service": name,
+        "image": "locus/mlp",
+        "labels": {},
+        "annotations": {"locus.io/model": "mlp", "locus.io/weights": format!("zoo://mlp?seed={seed}")}
+    })
+}
+
+/// A KServe v2 request for the default `mlp`: one `[1, 1024]` input filled with `value`.
+pub fn mlp_input(value: f32) -> String {
+    serde_json::json!({"inputs": [{"name": "input", "shape": [1, 1024], "datatype": "FP32", "data": vec![value; 1024]}]})
+        .to_string()
+}
+
 /// Polls the function's status as `faas-cli ready` does until `availableReplicas > 0`.
 pub async fn wait_ready(
     client: &reqwest::Client,

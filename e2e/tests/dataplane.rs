@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use e2e::{Spawned, binary};
+use e2e::{Spawned, binary, deploy, mlp_deployment, mlp_input};
 use serde_json::{Value, json};
 
 fn up(state: &std::path::Path) -> Spawned {
@@ -25,48 +25,6 @@ fn up(state: &std::path::Path) -> Spawned {
     .env("RUST_LOG", "warn")
     .env("model_cache_dir", state.join("models"));
     Spawned::start(cmd)
-}
-
-/// faas-cli deploy: PUT, and POST on 404 (contract §3).
-async fn deploy(client: &reqwest::Client, base: &str, body: &Value) {
-    let put = client
-        .put(format!("{base}/system/functions"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    if put.status() == 404 {
-        let post = client
-            .post(format!("{base}/system/functions"))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            post.status() == 200 || post.status() == 202,
-            "deploy: {}",
-            post.status()
-        );
-    } else {
-        assert!(
-            put.status() == 200 || put.status() == 202,
-            "update: {}",
-            put.status()
-        );
-    }
-}
-
-fn mlp_function(name: &str, seed: u32) -> Value {
-    json!({
-        "service": name,
-        "image": "locus/mlp",
-        "labels": {},
-        "annotations": {"locus.io/model": "mlp", "locus.io/weights": format!("zoo://mlp?seed={seed}")}
-    })
-}
-
-fn kserve_input() -> String {
-    json!({"inputs": [{"name": "input", "shape": [1, 1024], "datatype": "FP32", "data": vec![0.5f32; 1024]}]}).to_string()
 }
 
 #[tokio::test]
@@ -94,7 +52,9 @@ async fn a_model_function_deployed_with_faas_cli_answers_and_its_second_call_is_
         "{info}"
     );
 
-    deploy(&client, &base, &mlp_function("mlp1", 1)).await;
+    deploy(&client, &base, &mlp_deployment("mlp1", 1))
+        .await
+        .expect("deploy");
     let status: Value = client
         .get(format!("{base}/system/function/mlp1"))
         .send()
@@ -114,7 +74,7 @@ async fn a_model_function_deployed_with_faas_cli_answers_and_its_second_call_is_
         let response = client
             .post(format!("{base}/function/mlp1.openfaas-fn"))
             .header("content-type", "application/json")
-            .body(kserve_input())
+            .body(mlp_input(0.5))
             .send()
             .await
             .unwrap();

@@ -5,28 +5,15 @@
 
 use std::time::Duration;
 
-use e2e::{Spawned, deploy, gpu_worker, provider, wait_ready};
+use e2e::{Spawned, deploy, gpu_worker, mlp_deployment, mlp_input, provider, wait_ready};
 use serde_json::{Value, json};
-
-fn mlp(name: &str, seed: u32) -> Value {
-    json!({
-        "service": name,
-        "image": "locus/mlp",
-        "labels": {},
-        "annotations": {"locus.io/model": "mlp", "locus.io/weights": format!("zoo://mlp?seed={seed}")}
-    })
-}
-
-fn input() -> String {
-    json!({"inputs": [{"name": "input", "shape": [1, 1024], "datatype": "FP32", "data": vec![0.25f32; 1024]}]}).to_string()
-}
 
 /// Invokes `name`; returns (status, cache outcome, GPU).
 async fn invoke(client: &reqwest::Client, base: &str, name: &str) -> (u16, String, String) {
     let response = client
         .post(format!("{base}/function/{name}"))
         .header("content-type", "application/json")
-        .body(input())
+        .body(mlp_input(0.25))
         .send()
         .await
         .expect("the provider answers");
@@ -94,7 +81,7 @@ async fn a_third_model_that_does_not_fit_evicts_the_least_recently_used_one() {
     );
     let (client, base) = (reqwest::Client::new(), p.url());
     for (name, seed) in [("a", 1), ("b", 2), ("c", 3)] {
-        deploy(&client, &base, &mlp(name, seed)).await.unwrap();
+        deploy(&client, &base, &mlp_deployment(name, seed)).await.unwrap();
         wait_ready(&client, &base, name, Duration::from_secs(30))
             .await
             .unwrap();
@@ -148,7 +135,7 @@ async fn killing_a_worker_mid_request_still_completes_every_accepted_request_on_
     let mut c = cluster("256MiB");
     let p = provider(&c.dir.path().join("state"), &c.urls, &[("policy", "lb")]);
     let (client, base) = (reqwest::Client::new(), p.url());
-    deploy(&client, &base, &mlp("m", 1)).await.unwrap();
+    deploy(&client, &base, &mlp_deployment("m", 1)).await.unwrap();
     wait_ready(&client, &base, "m", Duration::from_secs(30))
         .await
         .unwrap();
@@ -192,7 +179,7 @@ async fn a_restarted_provider_keeps_its_functions_and_rebuilds_the_cache_view_fr
     let first_gpu = {
         let p = provider(&state, &c.urls, &[]);
         let base = p.url();
-        deploy(&client, &base, &mlp("keep", 7)).await.unwrap();
+        deploy(&client, &base, &mlp_deployment("keep", 7)).await.unwrap();
         wait_ready(&client, &base, "keep", Duration::from_secs(30))
             .await
             .unwrap();
