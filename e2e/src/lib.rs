@@ -215,9 +215,14 @@ pub async fn wait_ready(
 pub fn listening_addr(line: &str) -> Option<SocketAddr> {
     let line = &strip_ansi(line);
     let lower = line.to_ascii_lowercase();
-    let at = ["listening on ", "listening addr="]
-        .iter()
-        .find_map(|marker| lower.find(marker).map(|i| i + marker.len()))?;
+    // Prometheus (logfmt) writes `msg="Listening on" address=127.0.0.1:9090`.
+    let at = [
+        "listening on\" address=",
+        "listening on ",
+        "listening addr=",
+    ]
+    .iter()
+    .find_map(|marker| lower.find(marker).map(|i| i + marker.len()))?;
     let rest = line[at..].trim_start_matches("http://");
     let token: String = rest
         .chars()
@@ -264,6 +269,12 @@ mod tests {
         );
         assert_eq!(
             listening_addr("listening on 127.0.0.1:4321, metrics on 127.0.0.1:9"),
+            Some(want)
+        );
+        assert_eq!(
+            listening_addr(
+                "ts=2026-11-29T07:45:37Z level=info component=web msg=\"Listening on\" address=127.0.0.1:4321"
+            ),
             Some(want)
         );
         assert_eq!(

@@ -81,7 +81,9 @@ async fn a_third_model_that_does_not_fit_evicts_the_least_recently_used_one() {
     );
     let (client, base) = (reqwest::Client::new(), p.url());
     for (name, seed) in [("a", 1), ("b", 2), ("c", 3)] {
-        deploy(&client, &base, &mlp_deployment(name, seed)).await.unwrap();
+        deploy(&client, &base, &mlp_deployment(name, seed))
+            .await
+            .unwrap();
         wait_ready(&client, &base, name, Duration::from_secs(30))
             .await
             .unwrap();
@@ -135,7 +137,9 @@ async fn killing_a_worker_mid_request_still_completes_every_accepted_request_on_
     let mut c = cluster("256MiB");
     let p = provider(&c.dir.path().join("state"), &c.urls, &[("policy", "lb")]);
     let (client, base) = (reqwest::Client::new(), p.url());
-    deploy(&client, &base, &mlp_deployment("m", 1)).await.unwrap();
+    deploy(&client, &base, &mlp_deployment("m", 1))
+        .await
+        .unwrap();
     wait_ready(&client, &base, "m", Duration::from_secs(30))
         .await
         .unwrap();
@@ -179,7 +183,9 @@ async fn a_restarted_provider_keeps_its_functions_and_rebuilds_the_cache_view_fr
     let first_gpu = {
         let p = provider(&state, &c.urls, &[]);
         let base = p.url();
-        deploy(&client, &base, &mlp_deployment("keep", 7)).await.unwrap();
+        deploy(&client, &base, &mlp_deployment("keep", 7))
+            .await
+            .unwrap();
         wait_ready(&client, &base, "keep", Duration::from_secs(30))
             .await
             .unwrap();

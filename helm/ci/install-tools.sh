@@ -6,8 +6,8 @@
 #     servers by the package's build); their SHA-256 sums are pinned below. kubectl is
 #     used offline only (`kubectl kustomize`).
 #   - kubernetes-validate (PyPI): validates objects against bundled Kubernetes schemas.
-#   - promtool: Prometheus's own rule checker (Debian package `prometheus`; only the
-#     promtool binary is extracted, so no Prometheus service is installed or started).
+#   - promtool and prometheus: Prometheus's checker and server (Debian package
+#     `prometheus`; only the two binaries are extracted, so no service is installed).
 # Usage: bash helm/ci/install-tools.sh [BIN_DIR]   (default /usr/local/bin)
 set -euo pipefail
 
@@ -25,13 +25,17 @@ work="$(mktemp -d)"
 chmod 777 "$work"   # apt-get download writes into it as the _apt user
 trap 'rm -rf "$work"' EXIT
 
-if ! command -v promtool >/dev/null; then
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
     apt-get update -qq >/dev/null
     (cd "$work" && apt-get download -qq prometheus >/dev/null)
     dpkg-deb -x "$work"/prometheus_*.deb "$work/prometheus"
     install -m 0755 "$work/prometheus/usr/bin/promtool" "$bin_dir/promtool"
+    # The server binary too (no service is installed or started): e2e/tests/prometheus.rs
+    # runs it on loopback against the real binaries.
+    install -m 0755 "$work/prometheus/usr/bin/prometheus" "$bin_dir/prometheus"
 fi
 promtool --version 2>&1 | sed -n 1p
+prometheus --version 2>&1 | sed -n 1p
 
 installed() { [ -x "$bin_dir/$1" ] && echo "$2  $bin_dir/$1" | sha256sum --check --status; }
 if ! installed helm "$helm_sha256" || ! installed kubectl "$kubectl_sha256"; then
@@ -48,6 +52,6 @@ fi
 "$bin_dir/kubectl" version --client | sed -n 1p
 
 # e2e/tests/helm.rs looks the tools up on PATH.
-for tool in helm kubectl kubernetes-validate promtool; do
+for tool in helm kubectl kubernetes-validate promtool prometheus; do
     command -v "$tool" >/dev/null || { echo "$tool is not on PATH (add $bin_dir to PATH)" >&2; exit 1; }
 done

@@ -123,7 +123,10 @@ fn the_dashboard_names_only_metrics_the_binaries_export() {
                 .find_map(|s| name.strip_suffix(s))
                 .filter(|b| exports(b));
             let base = histogram.unwrap_or(&name);
-            assert!(exports(base), "{title}: {base} is exported by neither binary");
+            assert!(
+                exports(base),
+                "{title}: {base} is exported by neither binary"
+            );
         }
     }
 }

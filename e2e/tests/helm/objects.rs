@@ -336,7 +336,10 @@ fn config_fields(source_file: &str, struct_name: &str) -> BTreeSet<String> {
 fn the_env_the_chart_sets_names_only_configuration_keys_the_binaries_read() {
     // The provider reads its control-plane settings and its data plane's from two files.
     let mut provider_keys = config_fields("faas-provider/src/config.rs", "Config");
-    provider_keys.extend(config_fields("faas-provider/src/dispatch/config.rs", "DispatchConfig"));
+    provider_keys.extend(config_fields(
+        "faas-provider/src/dispatch/config.rs",
+        "DispatchConfig",
+    ));
     let worker_keys = config_fields("gpu-worker/src/config.rs", "Config");
     assert!(
         provider_keys.contains("state_dir") && worker_keys.contains("device_memory"),
@@ -360,9 +363,8 @@ fn the_env_the_chart_sets_names_only_configuration_keys_the_binaries_read() {
                 (&worker_keys, "worker")
             };
             for name in env_of(&seq(workload, "spec.template.spec.containers")[0]).keys() {
-                let known = keys.contains(name)
-                    || name == "RUST_LOG"
-                    || extra(component).contains(name);
+                let known =
+                    keys.contains(name) || name == "RUST_LOG" || extra(component).contains(name);
                 assert!(
                     known,
                     "{set}: the {component} reads no `{name}` (see its config.rs)"
