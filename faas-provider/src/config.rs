@@ -118,9 +118,7 @@ impl Config {
     /// Loads from the process environment.
     /// Variables whose name or value is not UTF-8 are skipped (none of ours can be).
     pub fn from_env() -> Result<Self, ConfigError> {
-        let pairs = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-        Self::from_iter(pairs)
+        Self::from_iter(watchdog::config::env_pairs())
     }
 
     /// Loads from key/value pairs (keys matched case-insensitively); unknown keys are

@@ -61,9 +61,7 @@ async fn up(args: faas_provider::up::UpArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
+    let env: Vec<(String, String)> = watchdog::config::env_pairs().collect();
     let addr = faas_provider::up::default_addr(args.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

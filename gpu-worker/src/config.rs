@@ -167,9 +167,9 @@ pub enum DeviceSpec {
 }
 
 impl Config {
-    /// Loads from the process environment.
+    /// Loads from the process environment (non-UTF-8 variables skipped).
     pub fn from_env() -> Result<Self, envy::Error> {
-        envy::from_env()
+        Self::from_iter(watchdog::config::env_pairs())
     }
 
     /// Loads from key/value pairs (tests, embedding). Named like envy's function on

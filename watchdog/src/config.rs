@@ -12,6 +12,13 @@ use serde::Deserialize;
 
 use crate::duration;
 
+/// The process environment as key/value pairs, for every `Config::from_iter` of the
+/// workspace. `std::env::vars()` would panic on a non-UTF-8 variable; such variables
+/// are never configuration, so they are skipped.
+pub fn env_pairs() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+}
+
 /// How requests reach the function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -153,11 +160,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 impl Config {
     /// Loads from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        // `vars()` would panic on a non-UTF-8 variable; such variables are not ours.
-        Self::from_iter(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-        )
+        Self::from_iter(env_pairs())
     }
 
     /// Loads from key/value pairs (tests pass literals; the provider passes a function's env).

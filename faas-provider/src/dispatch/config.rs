@@ -126,9 +126,7 @@ impl Default for DispatchConfig {
 impl DispatchConfig {
     /// Loads from the process environment (non-UTF-8 variables skipped).
     pub fn from_env() -> Result<Self, DispatchConfigError> {
-        let pairs = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-        Self::from_iter(pairs)
+        Self::from_iter(watchdog::config::env_pairs())
     }
 
     /// Loads from key/value pairs; unknown keys are ignored.

@@ -93,9 +93,7 @@ pub fn main() -> Result<(), ChildError> {
             manifest.fallback_dir.display().to_string(),
         ));
     }
-    let pairs = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .chain(extra);
+    let pairs = watchdog::config::env_pairs().chain(extra);
     let config = watchdog::Config::from_iter(pairs)?;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
