@@ -51,7 +51,7 @@ impl Process {
         let (tx, logs) = watch::channel(String::new());
         let tx = Arc::new(tx);
         let stderr = child.stderr.take().unwrap();
-        tokio::spawn(collect(BufReader::new(stderr), tx.clone()));
+        let stderr_done = tokio::spawn(collect(BufReader::new(stderr), tx.clone()));
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let port = loop {
             match stdout.next_line().await.unwrap() {
@@ -62,12 +62,9 @@ impl Process {
                 }
                 None => {
                     let status = child.wait().await.unwrap();
-                    let mut logs = logs.clone();
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(2),
-                        logs.wait_for(|l| !l.is_empty()),
-                    )
-                    .await;
+                    // The process has exited: read its stderr to the end, every line of
+                    // the error chain, not only the first.
+                    let _ = tokio::time::timeout(Duration::from_secs(5), stderr_done).await;
                     return Err((status, logs.borrow().clone()));
                 }
             }
