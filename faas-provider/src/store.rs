@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::types::{FunctionNamespace, StringMap};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+mod cache;
 mod error;
 mod functions;
 mod records;
@@ -44,6 +45,9 @@ const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("namespace
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// Decoded function records, read through on every invocation; emptied by every
+    /// committed write.
+    cache: cache::ReadCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -69,7 +73,11 @@ impl Store {
             reason: e.to_string(),
         })?;
         restrict_permissions(&path);
-        let store = Store { db, path };
+        let store = Store {
+            db,
+            path,
+            cache: cache::ReadCache::default(),
+        };
         store.initialise()?;
         store.verify()?;
         Ok(store)
@@ -297,7 +305,10 @@ impl Store {
         let txn = self.db.begin_write()?;
         match f(&txn) {
             Ok(v) => {
-                txn.commit()?;
+                let committed = txn.commit();
+                // Emptied even when the commit failed: what it left is not known.
+                self.cache.invalidate();
+                committed?;
                 Ok(v)
             }
             Err(e) => {

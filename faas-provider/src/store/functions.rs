@@ -35,8 +35,19 @@ impl Store {
         Ok(out)
     }
 
-    /// One function.
+    /// One function: from the read cache when a previous read filled it since the last
+    /// write, else from the database.
     pub fn function(&self, ns: &str, name: &str) -> Result<FunctionRecord> {
+        if let Some(record) = self.cache.get(ns, name) {
+            return Ok(record);
+        }
+        let generation = self.cache.generation();
+        let record = self.read_function(ns, name)?;
+        self.cache.insert(generation, ns, name, &record);
+        Ok(record)
+    }
+
+    fn read_function(&self, ns: &str, name: &str) -> Result<FunctionRecord> {
         let txn = self.db.begin_read()?;
         require_namespace(&txn.open_table(NAMESPACES)?, ns)?;
         match txn.open_table(FUNCTIONS)?.get((ns, name))? {

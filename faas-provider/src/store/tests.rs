@@ -208,3 +208,34 @@ fn the_database_file_is_readable_by_its_owner_only() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn a_cached_function_read_sees_every_committed_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .create_function(&record("openfaas-fn", "fn1", &[]))
+        .unwrap();
+    // Read twice: the second answer comes from the cache and must equal the first.
+    let first = store.function("openfaas-fn", "fn1").unwrap();
+    assert_eq!(store.function("openfaas-fn", "fn1").unwrap(), first);
+    store.scale_function("openfaas-fn", "fn1", 3).unwrap();
+    assert_eq!(store.function("openfaas-fn", "fn1").unwrap().replicas, 3);
+    let mut d = first.deployment.clone();
+    d.image = "example/fn1:2".into();
+    store.update_function(d, None).unwrap();
+    let updated = store.function("openfaas-fn", "fn1").unwrap();
+    assert_eq!(updated.deployment.image, "example/fn1:2");
+    store.delete_function("openfaas-fn", "fn1").unwrap();
+    assert!(matches!(
+        store.function("openfaas-fn", "fn1"),
+        Err(StoreError::NotFound(_))
+    ));
+    // A refused write commits nothing, and the cache keeps answering as the database.
+    store
+        .create_function(&record("openfaas-fn", "fn2", &[]))
+        .unwrap();
+    let cached = store.function("openfaas-fn", "fn2").unwrap();
+    assert!(store.create_function(&record("openfaas-fn", "fn2", &[])).is_err());
+    assert_eq!(store.function("openfaas-fn", "fn2").unwrap(), cached);
+}
