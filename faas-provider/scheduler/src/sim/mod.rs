@@ -19,6 +19,7 @@ use locus_vram::LoadCost;
 
 use crate::policy::{EvictionKind, LbMode, PolicyKind, WhenAllBusy};
 use crate::scheduler::SchedulerConfig;
+use crate::types::Micros;
 use engine::{Hardware, RunStats};
 use report::{Row, Summary};
 use scenario::Scenario;
@@ -73,6 +74,9 @@ pub struct SimArgs {
     /// Arrival rate in requests per second (instead of `--load`).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Fixed time of every request outside the queue and the GPU, ms (default 0).
+    #[arg(long)]
+    pub request_overhead_ms: Option<f64>,
     /// A JSON scenario file with the same settings (flags override it).
     #[arg(long)]
     pub scenario: Option<std::path::PathBuf>,
@@ -152,6 +156,7 @@ pub fn scenario(args: &SimArgs) -> io::Result<Scenario> {
     s.load = a.load.unwrap_or(s.load);
     s.load_wss = a.load_wss.unwrap_or(s.load_wss);
     s.rate_per_s = a.rate.or(s.rate_per_s);
+    s.request_overhead_ms = a.request_overhead_ms.unwrap_or(s.request_overhead_ms);
     let k = &mut s.knobs;
     k.lb_mode = a.lb_mode.unwrap_or(k.lb_mode);
     k.busy_threshold = a.busy_threshold.unwrap_or(k.busy_threshold);
@@ -234,6 +239,7 @@ fn hardware(s: &Scenario) -> Hardware {
         gpus_per_node: s.gpus_per_node,
         gpu_memory_bytes: s.gpu_memory_bytes,
         reserve_bytes: s.reserve_bytes,
+        request_overhead_us: (s.request_overhead_ms * 1e3).round() as Micros,
     }
 }
 

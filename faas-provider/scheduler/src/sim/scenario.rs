@@ -46,6 +46,10 @@ pub struct Scenario {
     pub load_wss: u32,
     /// Arrival rate, requests per second; when set, `load` is not used.
     pub rate_per_s: Option<f64>,
+    /// Fixed time of every request outside the queue and the device (a live system's
+    /// HTTP hops and dispatch), ms, added to its latency. 0 in the paper's experiment;
+    /// `loadgen paper` measures the live system's and sets it.
+    pub request_overhead_ms: f64,
     /// Policy knobs.
     pub knobs: PolicyConfig,
 }
@@ -70,6 +74,7 @@ impl Default for Scenario {
             load: 0.7,
             load_wss: 35,
             rate_per_s: None,
+            request_overhead_ms: 0.0,
             knobs: PolicyConfig::default(),
         }
     }
@@ -105,6 +110,10 @@ impl Scenario {
             (
                 self.rate_per_s.is_some_and(|r| !positive(r)),
                 "rate: positive",
+            ),
+            (
+                !non_negative(self.request_overhead_ms),
+                "request_overhead_ms: zero or more",
             ),
             (self.knobs.busy_threshold == 0, "busy_threshold: at least 1"),
             (self.knobs.o3_window == Some(0), "o3_window: at least 1"),
