@@ -75,6 +75,11 @@ struct PaperArgs {
     /// Directory of the `faas-provider` binary (default: beside this one).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Requests of the overhead probe run before the policies (0: none); the measured
+    /// per-request overhead, divided by the time scale, becomes the simulator's
+    /// `request_overhead_ms`.
+    #[arg(long, default_value_t = 200)]
+    probe: usize,
 }
 
 #[derive(clap::Args)]
@@ -126,7 +131,7 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
         seeds: Some(1),
         ..SimArgs::default()
     };
-    let s = sim::scenario(&sim_args)?;
+    let mut s = sim::scenario(&sim_args)?;
     let popularity = s.validate().map_err(anyhow::Error::msg)?;
     let rate = sim::calibrate(&s, popularity);
     println!("# {}", sim::describe(&s, rate));
@@ -144,12 +149,24 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
     );
     let arrivals = trace::generate(s.warmup + s.requests, args.wss, popularity, rate, args.seed);
     let policies = sim::scenario::parse_policies(&args.policies).map_err(anyhow::Error::msg)?;
+    let paper_model = s.clone();
+    if args.probe > 0 {
+        let real_ms = probe_overhead(&args, &s, args.probe, nodes, per_node).await?;
+        s.request_overhead_ms = real_ms / args.time_scale;
+        println!(
+            "# overhead probe: {real_ms:.3} ms real per request outside queue and device \
+             (median of {}), {:.2} ms at time scale {}: the simulator adds it to every latency",
+            args.probe, s.request_overhead_ms, args.time_scale
+        );
+    }
     let (mut sim_rows, mut live_rows) = (Vec::new(), Vec::new());
     let (mut sim_lb, mut live_lb) = (None, None);
     for policy in policies {
         let simulated = Summary::of(&sim::simulate(
             &s, popularity, policy, args.wss, args.seed, rate,
         ));
+        let paper_mean = sim::simulate(&paper_model, popularity, policy, args.wss, args.seed, rate)
+            .mean_ms();
         let live = live_run(&args, &s, &models, &arrivals, policy, nodes, per_node).await?;
         if policy == PolicyKind::Lb {
             sim_lb = Some(simulated.clone());
@@ -174,7 +191,7 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
             &[0.0],
         ));
         println!(
-            "# {policy}: live mean {:.2} ms vs simulated {:.2} ms ({:+.1} %), miss ratio live {:.4} vs {:.4} ({:+.1} %)",
+            "# {policy}: live mean {:.2} ms vs simulated {:.2} ms ({:+.1} %; {paper_mean:.2} ms without the overhead), miss ratio live {:.4} vs {:.4} ({:+.1} %)",
             live.mean_ms,
             simulated.mean_ms,
             100.0 * (live.mean_ms / simulated.mean_ms - 1.0),
@@ -219,36 +236,8 @@ async fn live_run(
     nodes: u32,
     per_node: u32,
 ) -> anyhow::Result<Summary> {
-    let dir = tempfile::tempdir()?;
-    let mut cmd = Command::new(bin(&args.bin_dir, "faas-provider"));
-    cmd.args(["up", "--port", "0", "--backend", "emulated"])
-        .args([
-            "--workers",
-            &nodes.to_string(),
-            "--devices-per-worker",
-            &per_node.to_string(),
-        ])
-        .args(["--device-memory", &s.gpu_memory_bytes.to_string()])
-        .arg("--state-dir")
-        .arg(dir.path())
-        .env("policy", policy.name())
-        .env("device_reserve", s.reserve_bytes.to_string())
-        .env(
-            "emulated_bandwidth",
-            (s.bandwidth_bytes_per_s as u64).to_string(),
-        )
-        .env("emulated_setup_ms", emulated_setup_ms(s).to_string())
-        .env("emulated_speed", "gpu")
-        .env("emulated_time_scale", args.time_scale.to_string())
-        .env("queue_capacity", "1000000")
-        .env("request_timeout", "0")
-        .env("reconcile_interval", "0")
-        .env("RUST_LOG", "error");
-    let provider = Spawned::start(cmd);
+    let (_dir, provider, client) = start_up(args, s, policy, nodes, per_node)?;
     let base = provider.url();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(4096)
-        .build()?;
     for (i, m) in models.iter().enumerate() {
         let body = json!({
             "service": format!("f{i}"), "image": "locus/emulated", "labels": {},
@@ -290,10 +279,7 @@ async fn live_run(
                         .map(str::to_string)
                 };
                 let miss = h("x-locus-cache").as_deref() == Some("miss");
-                let service_ms = ["x-locus-load-ms", "x-locus-compute-ms"]
-                    .iter()
-                    .filter_map(|n| h(n)?.parse::<f64>().ok())
-                    .sum::<f64>();
+                let service_ms = device_ms(response.headers());
                 let ok = response.status().is_success();
                 let _ = response.bytes().await;
                 Answer {
@@ -349,11 +335,86 @@ async fn live_run(
     Ok(Summary::of(&stats))
 }
 
-/// The emulated setup cost that makes a live load take what the simulator charges.
-/// The emulated worker moves the declared footprint (weights + `model_overhead`) over
-/// the bandwidth, the simulator only the weights; the overhead is the same for every
-/// model, so taking its transfer time off the setup makes every load equal.
-fn emulated_setup_ms(s: &sim::scenario::Scenario) -> f64 {
-    let extra_ms = s.model_overhead_bytes as f64 / s.bandwidth_bytes_per_s * 1e3;
-    (s.setup_ms - extra_ms).max(0.0)
+/// `faas-provider up` on the emulated backend with the scenario's hardware and timing,
+/// under `policy`; its state directory lives as long as the returned guard.
+fn start_up(
+    args: &PaperArgs,
+    s: &sim::scenario::Scenario,
+    policy: PolicyKind,
+    nodes: u32,
+    per_node: u32,
+) -> anyhow::Result<(tempfile::TempDir, Spawned, reqwest::Client)> {
+    let dir = tempfile::tempdir()?;
+    let mut cmd = Command::new(bin(&args.bin_dir, "faas-provider"));
+    cmd.args(["up", "--port", "0", "--backend", "emulated"])
+        .args([
+            "--workers",
+            &nodes.to_string(),
+            "--devices-per-worker",
+            &per_node.to_string(),
+        ])
+        .args(["--device-memory", &s.gpu_memory_bytes.to_string()])
+        .arg("--state-dir")
+        .arg(dir.path())
+        .env("policy", policy.name())
+        .env("device_reserve", s.reserve_bytes.to_string())
+        .env(
+            "emulated_bandwidth",
+            (s.bandwidth_bytes_per_s as u64).to_string(),
+        )
+        .env("emulated_setup_ms", s.setup_ms.to_string())
+        .env("emulated_speed", "gpu")
+        .env("emulated_time_scale", args.time_scale.to_string())
+        .env("queue_capacity", "1000000")
+        .env("request_timeout", "0")
+        .env("reconcile_interval", "0")
+        .env("RUST_LOG", "error");
+    let provider = Spawned::start(cmd);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .build()?;
+    Ok((dir, provider, client))
+}
+
+/// The live system's own time per request outside the central queue and the device:
+/// the median, over `n` requests sent one at a time to one resident model, of the
+/// latency minus the device time the worker reports. Real milliseconds.
+async fn probe_overhead(
+    args: &PaperArgs,
+    s: &sim::scenario::Scenario,
+    n: usize,
+    nodes: u32,
+    per_node: u32,
+) -> anyhow::Result<f64> {
+    let (_dir, provider, client) = start_up(args, s, PolicyKind::Locus, nodes, per_node)?;
+    let base = provider.url();
+    let arch = "mlp";
+    let body = json!({
+        "service": "probe", "image": "locus/emulated", "labels": {},
+        "annotations": {"locus.io/model": arch, "locus.io/weights": "zoo://mlp?seed=0"}
+    });
+    deploy(&client, &base, &body).await.context("deploying the probe")?;
+    let url = format!("{base}/function/probe");
+    let mut extra = Vec::with_capacity(n);
+    for i in 0..=n {
+        let sent = Instant::now();
+        let response = client.post(&url).body("x").send().await?;
+        anyhow::ensure!(response.status().is_success(), "probe: {}", response.status());
+        let device_ms = device_ms(response.headers());
+        let _ = response.bytes().await?;
+        // The first request loads the model: not counted.
+        if i > 0 {
+            extra.push(sent.elapsed().as_secs_f64() * 1e3 - device_ms);
+        }
+    }
+    extra.sort_by(f64::total_cmp);
+    Ok(extra[extra.len() / 2])
+}
+
+/// Load plus inference time the worker reports for one request, ms.
+fn device_ms(headers: &reqwest::header::HeaderMap) -> f64 {
+    ["x-locus-load-ms", "x-locus-compute-ms"]
+        .iter()
+        .filter_map(|n| headers.get(*n)?.to_str().ok()?.parse::<f64>().ok())
+        .sum()
 }
