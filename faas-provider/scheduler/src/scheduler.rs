@@ -27,7 +27,10 @@ pub struct SchedulerConfig {
     pub knobs: PolicyConfig,
     /// Load-time model; GreedyDual-Size expresses its setup cost in bytes.
     pub load_cost: LoadCost,
-    /// Most requests the central queue holds; more are refused (`None` = unbounded).
+    /// Most requests that may wait, in the central queue or dispatched to a GPU behind
+    /// the one it runs (see [`Scheduler::waiting`]); more are refused (`None` =
+    /// unbounded). Policies that dispatch at once (`lb`, `locus`) queue on the GPUs, so
+    /// both count.
     pub max_queue: Option<usize>,
 }
 
@@ -205,12 +208,20 @@ impl Scheduler {
                 usable,
             });
         }
-        if let Some(limit) = self.config.max_queue.filter(|l| self.queue.len() >= *l) {
+        if let Some(limit) = self.config.max_queue.filter(|l| self.waiting() >= *l) {
             return Err(SubmitError::QueueFull { limit });
         }
         let seq = self.queue.ticket();
         self.queue.push(seq, request, now);
         Ok(self.pump(now))
+    }
+
+    /// Requests accepted and not running: those in the central queue, plus those
+    /// dispatched beyond one running per GPU (counted over all GPUs at once, so a
+    /// request behind another on a busy GPU while some GPU idles counts as running).
+    pub fn waiting(&self) -> usize {
+        let running = self.inflight.len().min(self.cluster.len());
+        self.queue.len() + self.inflight.len() - running
     }
 
     /// A waiting request's client went away: it leaves the queue. False if it was not

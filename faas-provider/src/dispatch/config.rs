@@ -23,7 +23,8 @@ pub struct DispatchConfig {
     /// Placement policy (`policy`): `lb`, `lalb`, `lalb-o3` or `locus`.
     #[serde(default = "defaults::policy", deserialize_with = "parsed")]
     pub policy: PolicyKind,
-    /// Most requests waiting in the central queue (`queue_capacity`); more get 429.
+    /// Most requests waiting (`queue_capacity`), in the central queue or on a GPU behind
+    /// the one running there; more get 429.
     #[serde(default = "defaults::queue_capacity")]
     pub queue_capacity: usize,
     /// Longest time from arrival to the worker's answer (`request_timeout`), queueing

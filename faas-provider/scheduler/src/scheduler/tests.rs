@@ -232,6 +232,24 @@ fn a_full_queue_refuses_with_overloaded() {
 }
 
 #[test]
+fn policies_that_dispatch_at_once_are_bounded_by_what_waits_on_the_gpus() {
+    for policy in [PolicyKind::Lb, PolicyKind::Locus] {
+        let mut s = sched(policy, 1, 1_000 * MB, |c| c.max_queue = Some(2));
+        // One runs on the only GPU, two wait behind it: the limit.
+        for id in 1..=3 {
+            s.submit(req(id, 1), 0).unwrap();
+        }
+        assert_eq!(s.waiting(), 2, "{policy:?}");
+        let refused = s.submit(req(4, 1), 0).unwrap_err();
+        assert_eq!(refused.error_type(), "overloaded", "{policy:?}");
+        // The first finishes: one waits less, and a new one is taken.
+        s.complete(GpuId(0), RequestId(1), Outcome::Done, 10);
+        assert_eq!(s.waiting(), 1, "{policy:?}");
+        s.submit(req(4, 1), 10).unwrap();
+    }
+}
+
+#[test]
 fn a_gpu_going_down_puts_its_requests_back_and_they_run_elsewhere() {
     let mut s = sched(PolicyKind::Lalb, 2, 1_000 * MB, |_| {});
     let a = one(&mut s, req(1, 1), 0);
