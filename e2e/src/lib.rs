@@ -16,9 +16,14 @@ use std::time::Duration;
 /// How long a process may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The path of a workspace binary built next to the running test executable.
+/// The path of a workspace binary built next to the running test executable, or next
+/// to the running binary when that is itself one of the workspace's (`dashboard`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current test executable");
+    let beside = exe.with_file_name(name);
+    if beside.exists() {
+        return beside;
+    }
     // target/<profile>/deps/<test> -> target/<profile>/<name>
     let dir = exe
         .parent()
