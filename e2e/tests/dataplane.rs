@@ -125,6 +125,8 @@ async fn a_model_function_deployed_with_faas_cli_answers_and_its_second_call_is_
         (Some(1), Some(1)),
         "{status}"
     );
+    // `faas-cli describe` shows this: the two calls, counted as the gateway counts them.
+    assert_eq!(status["invocationCount"], 2.0, "{status}");
 
     let metrics = client
         .get(format!("{base}/metrics"))

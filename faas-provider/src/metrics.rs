@@ -6,9 +6,11 @@
 //! provider-made error by the `error_type` of [`crate::error::ProviderError`]; and the
 //! gateway's `gateway_*` names with the gateway's label names, so dashboards built for an
 //! OpenFaaS gateway work when the provider is scraped directly. The invocation series are
-//! fed by the data plane through [`Metrics::invocation_started`] and
-//! [`Metrics::observe_invocation`]; `gateway_service_count` follows every deploy, update,
-//! scale and delete.
+//! fed by the invocation route, for every kind of function, through
+//! [`Metrics::invocation_started`] and [`Metrics::observe_invocation`], and read back into
+//! each status's `invocationCount` ([`Metrics::invocation_count`]) as the gateway does
+//! from Prometheus; `gateway_service_count` follows every deploy, update, scale and
+//! delete.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -129,6 +131,23 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// Invocations of `function_name` (`name.namespace`) completed so far, every status
+    /// code together: what the gateway reports as `invocationCount`.
+    pub fn invocation_count(&self, function_name: &str) -> f64 {
+        use prometheus::core::Collector;
+        self.invocations
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .filter(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == "function_name" && l.value() == function_name)
+            })
+            .map(|m| m.get_counter().get_value())
+            .sum()
+    }
+
     /// Sets the desired replicas of `function_name` (`name.namespace`).
     pub fn set_service_count(&self, function_name: &str, replicas: u64) {
         self.service_count
@@ -214,6 +233,10 @@ mod tests {
         let m = Metrics::new(&registry).unwrap();
         m.invocation_started("fn1.openfaas-fn");
         m.observe_invocation("fn1.openfaas-fn", 200, 0.02);
+        m.observe_invocation("fn1.openfaas-fn", 500, 0.02);
+        m.observe_invocation("fn2.openfaas-fn", 200, 0.02);
+        assert_eq!(m.invocation_count("fn1.openfaas-fn"), 2.0);
+        assert_eq!(m.invocation_count("fn3.openfaas-fn"), 0.0);
         m.set_service_count("fn1.openfaas-fn", 2);
         let text = prometheus::TextEncoder::new()
             .encode_to_string(&registry.gather())

@@ -151,6 +151,9 @@ async fn env_and_sha512sum_functions_answer_every_method_with_the_request_in_htt
     );
     let status = p.status("env").await;
     assert_eq!(status["availableReplicas"], 1);
+    // Counted as the gateway counts: one per answered invocation, whatever the method.
+    assert_eq!(status["invocationCount"], 5.0, "{status}");
+    assert_eq!(p.status("sha").await["invocationCount"], 1.0);
     assert_eq!(status["envProcess"], "env");
     assert_eq!(status["image"], "functions/alpine:latest");
     assert_eq!(status["kind"], "container");

@@ -47,7 +47,9 @@ pub fn status_of(state: &AppState, record: &FunctionRecord) -> FunctionStatus {
         limits: d.limits.clone(),
         requests: d.requests.clone(),
         read_only_root_filesystem: d.read_only_root_filesystem,
-        invocation_count: 0.0,
+        invocation_count: state
+            .metrics
+            .invocation_count(&format!("{}.{}", d.service, d.namespace)),
         replicas: record.replicas,
         available_replicas: state.availability.available_replicas(record),
         created_at: record.created_at,

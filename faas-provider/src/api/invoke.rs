@@ -1,6 +1,8 @@
 //! `/function/{name}[.{ns}][/rest]`: the invocation routes, answered by the
 //! [`Invoker`](crate::dataplane::Invoker) in the state (contract §1.6).
 
+use tokio::time::Instant;
+
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
@@ -47,6 +49,17 @@ async fn invoke(
     let namespace = suffix
         .filter(|s| !s.is_empty())
         .unwrap_or(names::DEFAULT_NAMESPACE);
+    // Counted like the gateway counts, for every kind of function; names that are not
+    // deployed are not counted, so a caller cannot mint series.
+    let counted = state
+        .store
+        .function(namespace, function)
+        .is_ok()
+        .then(|| format!("{function}.{namespace}"));
+    if let Some(name) = &counted {
+        state.metrics.invocation_started(name);
+    }
+    let started = Instant::now();
     let invocation = Invocation {
         function: function.to_string(),
         namespace: namespace.to_string(),
@@ -54,5 +67,12 @@ async fn invoke(
         target: target.name,
         request,
     };
-    state.invoker.invoke(invocation).await
+    let response = state.invoker.invoke(invocation).await;
+    if let Some(name) = &counted {
+        let seconds = started.elapsed().as_secs_f64();
+        state
+            .metrics
+            .observe_invocation(name, response.status().as_u16(), seconds);
+    }
+    response
 }

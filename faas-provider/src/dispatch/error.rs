@@ -45,6 +45,14 @@ pub enum DispatchError {
     /// Every attempt to reach a worker failed (worker lost, retries spent).
     #[error("Can't reach service for: {0}.")]
     Unreachable(String),
+    /// The request has no body, and a model needs an input.
+    #[error("{function} runs a model and needs an input: {input}")]
+    NoInput {
+        /// The invoked name, `name.namespace`.
+        function: String,
+        /// How to send one.
+        input: &'static str,
+    },
     /// The dispatcher stopped (the provider is shutting down).
     #[error("the dispatcher is shutting down")]
     ShuttingDown,
@@ -59,6 +67,7 @@ impl DispatchError {
             DispatchError::Overloaded { .. } => "overloaded",
             DispatchError::Timeout { .. } => "timeout",
             DispatchError::Unreachable(_) => "unreachable",
+            DispatchError::NoInput { .. } => "no_input",
             DispatchError::ShuttingDown => "shutting_down",
         }
     }
@@ -73,6 +82,7 @@ impl DispatchError {
             DispatchError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             DispatchError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             DispatchError::Unreachable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DispatchError::NoInput { .. } => StatusCode::BAD_REQUEST,
             DispatchError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -83,8 +93,12 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 
 impl IntoResponse for DispatchError {
     fn into_response(self) -> Response {
-        let mut response =
-            plain_text_error(self.status(), &self.to_string(), self.error_type(), Origin::Proxy);
+        let mut response = plain_text_error(
+            self.status(),
+            &self.to_string(),
+            self.error_type(),
+            Origin::Proxy,
+        );
         if matches!(
             self,
             DispatchError::Overloaded { .. } | DispatchError::ShuttingDown

@@ -6,8 +6,9 @@
 //! - [`workers`]: the worker API client; [`discovery`] and [`membership`]: which workers
 //!   exist and whether they are healthy; reconciliation rides on the health round;
 //! - [`invoke`]: one invocation, streamed both ways; [`body`]: the re-sendable body;
+//!   [`describe`]: a call without input, answered without a GPU;
 //! - [`idle`]: scale from zero on a request, and unload after `scale.zero-duration`;
-//! - [`metrics`]: `locus_provider_*`; [`error`]: 429/503/504/500 as the contract says.
+//! - [`metrics`]: `locus_provider_*`; [`error`]: 400/429/503/504/500 as the contract says.
 //!
 //! [`ModelPlane`] is the [`Invoker`], [`LogSource`] and [`Availability`] for model
 //! functions; `crate::route::KindRouter` puts it behind the provider's routes.
@@ -15,6 +16,7 @@
 pub mod actor;
 pub mod body;
 pub mod config;
+pub mod describe;
 pub mod discovery;
 pub mod error;
 pub mod idle;
@@ -214,7 +216,6 @@ impl Inner {
         let arrived = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let function = format!("{}.{}", inv.function, inv.namespace);
         let call_id = inv
             .request
             .headers()
@@ -224,14 +225,18 @@ impl Inner {
                 HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("uuid is ASCII")
             });
         let request_type = inv.request.headers().get(header::CONTENT_TYPE).cloned();
-        self.provider_metrics.invocation_started(&function);
-        let started = Instant::now();
         let target = (
             inv.namespace.clone(),
             inv.function.clone(),
             inv.target.clone(),
         );
+        let empty = describe::has_no_body(&inv.request);
         let response = match self.prepare(target).await {
+            Ok((model, weights)) if empty => {
+                let gpu = self.view.model(&model.key);
+                let function = format!("{}.{}", inv.function, inv.namespace);
+                describe::without_input(inv.request.method(), function, &model, weights, gpu)
+            }
             Ok((model, weights)) => {
                 let headers = invoke::upstream_headers(&inv, &model, &weights, &call_id);
                 invoke::dispatch(&self, inv, model, headers)
@@ -241,11 +246,7 @@ impl Inner {
             Err(response) => response,
         };
         let gateway = self.face.gateway.then_some((&call_id, arrived));
-        let response = invoke::finish(response, request_type, gateway);
-        let seconds = started.elapsed().as_secs_f64();
-        self.provider_metrics
-            .observe_invocation(&function, response.status().as_u16(), seconds);
-        response
+        invoke::finish(response, request_type, gateway)
     }
 
     /// Finds the function's model and scales the function up if it is at zero.

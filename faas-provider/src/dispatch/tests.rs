@@ -84,11 +84,13 @@ impl Rig {
         uri: &str,
         body: Value,
     ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let body = body.to_string();
         let request = Request::builder()
             .method(method)
             .uri(uri)
             .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
+            .header("content-length", body.len())
+            .body(Body::from(body))
             .unwrap();
         let response = self.app.clone().oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
@@ -171,6 +173,7 @@ async fn a_caller_s_call_id_is_kept_and_worker_errors_are_not_marked_as_provider
     );
     let request = Request::post("/function/bad")
         .header("x-call-id", "abc")
+        .header("content-length", 2)
         .body(Body::from("{}"))
         .unwrap();
     let response = rig.app.clone().oneshot(request).await.unwrap();
@@ -276,6 +279,7 @@ async fn a_full_queue_answers_429_and_a_missed_deadline_504() {
             let app = app.clone();
             tokio::spawn(async move {
                 let request = Request::post("/function/slow")
+                    .header("content-length", 1)
                     .body(Body::from("x"))
                     .unwrap();
                 let response = app.oneshot(request).await.unwrap();
@@ -305,5 +309,47 @@ async fn a_full_queue_answers_429_and_a_missed_deadline_504() {
             .iter()
             .all(|(s, _)| [StatusCode::TOO_MANY_REQUESTS, StatusCode::GATEWAY_TIMEOUT].contains(s)),
         "{codes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_call_without_input_is_described_or_refused_and_never_reaches_a_gpu() {
+    let rig = rig(&[], &[]).await;
+    rig.deploy("classify", 1, json!({})).await;
+    let empty = |method: &str| {
+        Request::builder()
+            .method(method)
+            .uri("/function/classify/any/path")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let response = rig.app.clone().oneshot(empty("GET")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let described: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(described["function"], "classify.openfaas-fn");
+    assert_eq!(described["model"], "resnet18");
+    assert_eq!(described["weights"], "zoo://resnet18?seed=1");
+    assert_eq!(described["task"], "image-classification");
+    assert!(
+        described["input"].as_str().unwrap().contains("JPEG"),
+        "{described}"
+    );
+
+    let response = rig.app.clone().oneshot(empty("POST")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.headers()["x-locus-error"], "no_input");
+    assert_eq!(response.headers()["x-openfaas-internal"], "proxy");
+    let head = rig.app.clone().oneshot(empty("HEAD")).await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+
+    // Nothing was loaded, hit or missed for any of them.
+    let status = rig.status("classify").await;
+    assert_eq!(
+        status["gpu"],
+        json!({"resident": [], "hits": 0, "misses": 0}),
+        "{status}"
     );
 }
