@@ -18,7 +18,7 @@ use serde::Deserialize;
 use watchdog::contract::{Contract, ContractError, enforce};
 
 use crate::backend::BackendKind;
-use crate::device::DeviceHandle;
+use crate::device::{Admission, DeviceHandle, Ticket};
 use crate::error::WorkerError;
 use crate::metrics::Metrics;
 use crate::models::{Resolved, Resolver};
@@ -112,6 +112,21 @@ fn spec_from_headers(h: &HeaderMap) -> Result<ModelSpec, WorkerError> {
     Ok(ModelSpec { arch: required(wire::MODEL)?.to_string(), weights: required(wire::WEIGHTS)?.to_string(), memory_bytes })
 }
 
+/// The provider's plan for this request: its place in the device's order (`x-locus-order`)
+/// and the victims its cache view evicts for it (`x-locus-evict`, one value per key).
+fn admission_from_headers(h: &HeaderMap, device: &DeviceHandle) -> Result<Admission, WorkerError> {
+    let turn = header_str(h, wire::ORDER)?
+        .map(|v| v.parse::<Ticket>().map_err(|e| WorkerError::BadRequest(format!("header {}: {e}", wire::ORDER))))
+        .transpose()?
+        .map(|t| device.turn(t));
+    let victims = h
+        .get_all(wire::EVICT)
+        .iter()
+        .map(|v| v.to_str().map(str::to_string).map_err(|_| WorkerError::BadRequest(format!("header {} is not visible ASCII", wire::EVICT))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Admission { turn, victims })
+}
+
 async fn read_body(body: Body, limit: u64) -> Result<bytes::Bytes, WorkerError> {
     axum::body::to_bytes(body, limit as usize).await.map_err(|e| {
         let too_big = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
@@ -152,6 +167,12 @@ async fn infer(State(s): State<AppState>, Query(q): Query<InferQuery>, req: Requ
         Ok(x) => x,
         Err(e) => return s.fail(e),
     };
+    // Taken before the body is read: if this request ends early, dropping its turn lets
+    // the next one in the provider's order go at once.
+    let admission = match admission_from_headers(h, &device) {
+        Ok(a) => a,
+        Err(e) => return s.fail(e),
+    };
     let declared_len = h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared_len.is_some_and(|len| len > s.max_body_bytes) {
         return s.fail(WorkerError::PayloadTooLarge(s.max_body_bytes));
@@ -175,7 +196,7 @@ async fn infer(State(s): State<AppState>, Query(q): Query<InferQuery>, req: Requ
         return s.fail(WorkerError::Device(crate::device::DeviceError::Backend(e.into())));
     }
     let meta = (resolved.spec.arch.clone(), resolved.spec.weights.clone());
-    let acquired = device.acquire(&resolved.key, meta, || s.resolver.prepare(&resolved)).await;
+    let acquired = device.admit(&resolved.key, meta, admission, || s.resolver.prepare(&resolved)).await;
     let (guard, cache) = match acquired {
         Ok(x) => x,
         Err(e) => return s.fail(e),

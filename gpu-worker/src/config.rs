@@ -58,6 +58,10 @@ pub struct Config {
     /// of-watchdog's body. 0 means unlimited.
     #[serde(default)]
     pub max_inflight: usize,
+    /// Longest a request waits for the ones the provider dispatched before it to the
+    /// same device (admission in dispatch order, `device::order`).
+    #[serde(default = "defaults::order_patience", deserialize_with = "duration")]
+    pub order_patience: Duration,
     /// Whole-download time limit for `http(s)://` weights.
     #[serde(default = "defaults::download_timeout", deserialize_with = "duration")]
     pub download_timeout: Duration,
@@ -112,6 +116,9 @@ mod defaults {
     }
     pub fn drain_timeout() -> Duration {
         Duration::from_secs(30)
+    }
+    pub fn order_patience() -> Duration {
+        crate::device::order::PATIENCE
     }
     pub fn download_timeout() -> Duration {
         Duration::from_secs(600)

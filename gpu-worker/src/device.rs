@@ -25,7 +25,10 @@ use crate::metrics::Metrics;
 use crate::tasks::{InferInput, InferOutput};
 use crate::wire::{CacheOutcome, CacheReport, DeviceStatus, ModelKey, ResidentModel};
 
+pub mod order;
 mod owner;
+
+pub use order::{Ticket, Turn};
 
 /// Why a device could not serve a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +69,19 @@ enum Step {
     Load(tokio::task::JoinHandle<Result<(PinGuard, CacheReport), DeviceError>>),
     /// A transient state; look again.
     Retry,
+    /// Wait for this request's turn in the provider's order, then decide.
+    AwaitTurn,
+}
+
+/// How a request is admitted: in the provider's order, after evicting what the
+/// provider's cache view planned to evict for it. The default is neither (arrival
+/// order, the cache's own LRU), for callers other than the provider.
+#[derive(Debug, Default)]
+pub struct Admission {
+    /// Its turn in the device's admission order.
+    pub turn: Option<Turn>,
+    /// Models to evict first.
+    pub victims: Vec<ModelKey>,
 }
 
 /// Outcome of a load, shared with the requests that wait for it.
@@ -82,6 +98,8 @@ struct State {
 struct Shared {
     name: String,
     state: Mutex<State>,
+    /// Admission in the provider's dispatch order.
+    order: Arc<order::Sequencer>,
     tx: std::sync::mpsc::Sender<Job>,
     queued: Arc<AtomicU64>,
     /// Last free-memory reading of the device itself (u64::MAX: none).
@@ -198,7 +216,8 @@ impl DeviceHandle {
         std::thread::Builder::new().name(format!("device-{name}")).spawn(move || thread.run(rx))?;
         metrics.capacity_bytes.with_label_values(&[name]).set(cache.capacity_bytes as i64);
         let state = State { cache: Cache::new(cache), loads: HashMap::new(), meta: HashMap::new() };
-        let shared = Shared { name: name.to_string(), state: Mutex::new(state), tx, queued, device_free, metrics };
+        let order = Arc::new(order::Sequencer::default());
+        let shared = Shared { name: name.to_string(), state: Mutex::new(state), order, tx, queued, device_free, metrics };
         shared.refresh(&shared.lock());
         Ok(DeviceHandle { shared: Arc::new(shared) })
     }
@@ -206,6 +225,19 @@ impl DeviceHandle {
     /// The device's name.
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// The same device, its admission turns waiting at most `patience`.
+    pub fn with_order_patience(mut self, patience: std::time::Duration) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.order = Arc::new(order::Sequencer::new(patience));
+        }
+        self
+    }
+
+    /// A turn in this device's admission order for `ticket`.
+    pub fn turn(&self, ticket: Ticket) -> Turn {
+        Turn::new(self.shared.order.clone(), ticket)
     }
 
     /// Pins `key`, loading it first if needed. `prepare` fetches the weights; it runs
@@ -216,35 +248,46 @@ impl DeviceHandle {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Prepared, E>>,
     {
+        self.admit(key, meta, Admission::default(), prepare).await
+    }
+
+    /// [`DeviceHandle::acquire`] as the provider planned it: the decision (pin, join or
+    /// begin a load) waits for `admission.turn`, and first evicts `admission.victims`
+    /// that are resident and unpinned. The turn is released once decided; a load's own
+    /// time is never waited for in order.
+    pub async fn admit<E, F, Fut>(&self, key: &ModelKey, meta: (String, String), admission: Admission, prepare: F) -> Result<(PinGuard, CacheReport), E>
+    where
+        E: From<DeviceError>,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Prepared, E>>,
+    {
+        let Admission { mut turn, mut victims } = admission;
         let shared = &self.shared;
         let started = Instant::now();
         let mut prepare = Some(prepare);
         let mut prepared: Option<Prepared> = None;
         let mut waited = false;
+        let mut my_turn = turn.is_none();
         loop {
             let step = {
                 let mut st = shared.lock();
-                match st.cache.lookup(key) {
-                    Lookup::Resident => {
-                        st.cache.pin(key);
-                        Step::Pinned(st.cache.bytes_of(key).unwrap_or(0))
-                    }
-                    Lookup::Loading => st.loads.get(key).cloned().map_or(Step::Retry, Step::Wait),
-                    Lookup::Absent => match prepared.take() {
-                        None => Step::Prepare,
-                        Some(p) => {
-                            let victims = st.cache.begin_load(key.clone(), p.req.declared_bytes).map_err(DeviceError::from)?;
-                            let (done_tx, done_rx) = watch::channel(None);
-                            st.loads.insert(key.clone(), done_rx);
-                            st.meta.insert(key.clone(), meta.clone());
-                            shared.evicted(&mut st, &victims, "capacity");
-                            let guard = PinGuard { shared: shared.clone(), key: key.clone() };
-                            let handle = self.clone();
-                            Step::Load(tokio::spawn(async move { handle.load(guard, p, victims, done_tx).await }))
-                        }
-                    },
+                let lookup = st.cache.lookup(key);
+                if lookup == Lookup::Absent && prepared.is_none() {
+                    // Fetching the weights needs no turn: it decides nothing.
+                    Step::Prepare
+                } else if !my_turn {
+                    Step::AwaitTurn
+                } else {
+                    self.evict_planned(&mut st, key, &mut victims);
+                    self.decide(&mut st, key, lookup, &mut prepared, &meta)?
                 }
             };
+            if !matches!(step, Step::Prepare | Step::AwaitTurn | Step::Retry) {
+                // Decided: the next request in the provider's order may decide too.
+                if let Some(t) = turn.as_mut() {
+                    t.release();
+                }
+            }
             match step {
                 Step::Pinned(bytes) => {
                     let outcome = if waited { CacheOutcome::Joined } else { CacheOutcome::Hit };
@@ -277,9 +320,57 @@ impl DeviceHandle {
                     Some(prepare) => prepared = Some(prepare().await?),
                     None => return Err(E::from(DeviceError::Backend(BackendError::Internal("model prepared twice".into())))),
                 },
+                Step::AwaitTurn => {
+                    if let Some(t) = &turn
+                        && !t.wait().await
+                    {
+                        tracing::debug!(device = %shared.name, model = %key, "admitted out of order: an earlier request did not come in time");
+                    }
+                    my_turn = true;
+                }
                 Step::Retry => tokio::task::yield_now().await,
             }
         }
+    }
+
+    /// Evicts the provider's planned victims that are resident and unpinned (the rest
+    /// are gone already, or in use; the cache report tells the provider what happened).
+    fn evict_planned(&self, st: &mut State, key: &ModelKey, victims: &mut Vec<ModelKey>) {
+        let planned: Vec<ModelKey> = std::mem::take(victims)
+            .into_iter()
+            .filter(|v| v != key && st.cache.evict(v).is_ok())
+            .collect();
+        if !planned.is_empty() {
+            self.shared.evicted(st, &planned, "planned");
+            // Queued before any load this request starts, so the device drops them first;
+            // a stopped device fails that load too.
+            let _ = self.shared.send(Job::Unload { keys: planned, reply: None });
+        }
+    }
+
+    /// The admission decision for `key`, under the cache lock.
+    fn decide(&self, st: &mut State, key: &ModelKey, lookup: Lookup, prepared: &mut Option<Prepared>, meta: &(String, String)) -> Result<Step, DeviceError> {
+        let shared = &self.shared;
+        Ok(match lookup {
+            Lookup::Resident => {
+                st.cache.pin(key);
+                Step::Pinned(st.cache.bytes_of(key).unwrap_or(0))
+            }
+            Lookup::Loading => st.loads.get(key).cloned().map_or(Step::Retry, Step::Wait),
+            Lookup::Absent => match prepared.take() {
+                None => Step::Prepare,
+                Some(p) => {
+                    let victims = st.cache.begin_load(key.clone(), p.req.declared_bytes).map_err(DeviceError::from)?;
+                    let (done_tx, done_rx) = watch::channel(None);
+                    st.loads.insert(key.clone(), done_rx);
+                    st.meta.insert(key.clone(), meta.clone());
+                    shared.evicted(st, &victims, "capacity");
+                    let guard = PinGuard { shared: shared.clone(), key: key.clone() };
+                    let handle = self.clone();
+                    Step::Load(tokio::spawn(async move { handle.load(guard, p, victims, done_tx).await }))
+                }
+            },
+        })
     }
 
     /// The leader's side of a load, run in its own task.

@@ -124,7 +124,8 @@ pub fn build(config: &Config, registry: &Registry) -> Result<AppState, StartErro
             return Err(StartError::Config(format!("device_reserve leaves no memory on {}", plan.name)));
         }
         let cache = CacheConfig { capacity_bytes: plan.capacity, reserve_bytes: config.device_reserve, eviction };
-        devices.push(DeviceHandle::spawn(&plan.name, cache, plan.backend, metrics.clone())?);
+        let device = DeviceHandle::spawn(&plan.name, cache, plan.backend, metrics.clone())?;
+        devices.push(device.with_order_patience(config.order_patience));
     }
     let store = WeightsStore::new(WeightsConfig {
         allowed_roots: Config::list(&config.allowed_roots).into_iter().map(Into::into).collect(),

@@ -37,6 +37,12 @@ pub const MEMORY: &str = "x-locus-memory";
 pub const DEVICE: &str = "x-locus-device";
 /// Request header: `task` or `tensor`.
 pub const MODE: &str = "x-locus-mode";
+/// Request header, one value per key: models the provider's cache view evicts from the
+/// device when this request is admitted (its planned victims).
+pub const EVICT: &str = "x-locus-evict";
+/// Request header: `EPOCH.SEQ`, the request's place in the provider's dispatch order
+/// for the device; the worker admits requests in that order (see `device::order`).
+pub const ORDER: &str = "x-locus-order";
 /// Response header: `hit`, `miss` or `joined`.
 pub const CACHE: &str = "x-locus-cache";
 /// Response header: the model key.

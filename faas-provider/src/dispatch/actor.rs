@@ -51,6 +51,9 @@ pub struct Target {
     /// Models the view evicted there to make room, in order: the worker is told to
     /// evict exactly these first, so its cache follows the view's choice.
     pub victims: Vec<ModelKey>,
+    /// `EPOCH.SEQ`: the dispatch's place in this GPU's dispatch order, so the worker
+    /// admits requests in the order the view decided them (`gpu_worker::device::order`).
+    pub order: String,
 }
 
 /// What the actor tells a request.
@@ -156,6 +159,10 @@ pub struct Actor {
     waiting: HashMap<RequestId, Waiter>,
     metrics: DispatchMetrics,
     view: SharedView,
+    /// This actor's epoch: a restarted provider numbers from 0 again under a new one.
+    epoch: u64,
+    /// Next dispatch number of each GPU.
+    next_order: Vec<u64>,
 }
 
 /// Weight of the newest observation in the moving averages of model timings.
@@ -174,6 +181,8 @@ impl Actor {
             waiting: HashMap::new(),
             metrics,
             view,
+            epoch: uuid::Uuid::new_v4().as_u64_pair().0 >> 1,
+            next_order: Vec::new(),
         }
     }
 
@@ -203,10 +212,18 @@ impl Actor {
                 let _ = reply.send(());
             }
         }
-        self.metrics.queue_depth.set(self.scheduler.queued() as f64);
+        self.metrics.waiting.set(self.scheduler.waiting() as f64);
         self.metrics
             .in_flight
             .set(self.scheduler.in_flight() as f64);
+    }
+
+    /// Moves `function`'s central-queue gauge by `delta`.
+    fn queued(&self, function: &str, delta: f64) {
+        self.metrics
+            .queue_depth
+            .with_label_values(&[function])
+            .add(delta);
     }
 
     fn intern(&mut self, model: &ModelRef) -> ModelId {
@@ -261,6 +278,7 @@ impl Actor {
             SubmitError::QueueFull { limit } => DispatchError::Overloaded { limit },
             SubmitError::Duplicate(_) => DispatchError::Unreachable(target.clone()),
         };
+        self.queued(&function, 1.0);
         self.waiting.insert(
             id,
             Waiter {
@@ -274,6 +292,7 @@ impl Actor {
             Ok(dispatches) => self.deliver(dispatches),
             Err(e) => {
                 if let Some(w) = self.waiting.remove(&id) {
+                    self.queued(&w.function, -1.0);
                     let _ = w.events.send(Event::Rejected(refused(e)));
                 }
             }
@@ -287,8 +306,19 @@ impl Actor {
             };
             if w.at.is_some() {
                 self.metrics.retries.inc();
+            } else {
+                self.metrics
+                    .queue_depth
+                    .with_label_values(&[&w.function])
+                    .sub(1.0);
             }
             w.at = Some((d.gpu, d.hit));
+            let g = d.gpu.0 as usize;
+            if self.next_order.len() <= g {
+                self.next_order.resize(g + 1, 0);
+            }
+            let seq = self.next_order[g];
+            self.next_order[g] += 1;
             self.metrics.queue_wait.observe(d.queued_us as f64 / 1e6);
             let node = &self.nodes[d.node.0 as usize];
             let (_, device, label) = &node.gpus[d.device as usize];
@@ -304,6 +334,7 @@ impl Actor {
                     .iter()
                     .map(|m| self.models[m.0 as usize].key.clone())
                     .collect(),
+                order: format!("{}.{seq}", self.epoch),
             };
             // A closed channel means the caller left; its Abandon is on the way.
             let _ = w.events.send(Event::Dispatched(target));
@@ -314,6 +345,9 @@ impl Actor {
         let Some(w) = self.waiting.remove(&id) else {
             return;
         };
+        if w.at.is_none() {
+            self.queued(&w.function, -1.0);
+        }
         let mut touched = HashSet::from([w.model]);
         if let Some(r) = &report {
             for key in &r.cache.evicted {
@@ -383,6 +417,9 @@ impl Actor {
         let Some(w) = self.waiting.remove(&id) else {
             return;
         };
+        if w.at.is_none() {
+            self.queued(&w.function, -1.0);
+        }
         if self.scheduler.cancel(id) {
             return;
         }

@@ -15,12 +15,12 @@ use locus_scheduler::RequestId;
 use tokio::sync::mpsc;
 
 use super::Inner;
-use crate::forwarding::{add_forwarded, end_to_end};
 use super::actor::{Command, Event, ModelRef, Target};
 use super::body::ReplayBody;
 use super::error::DispatchError;
 use super::workers::WorkerCallError;
 use crate::dataplane::Invocation;
+use crate::forwarding::{add_forwarded, end_to_end};
 
 /// Response header naming the GPU that answered (`node/device`).
 pub const GPU_HEADER: &str = "x-locus-gpu";
@@ -54,12 +54,19 @@ pub fn upstream_headers(
     let mut headers = end_to_end(incoming);
     headers.remove(header::HOST);
     // The model headers below are the provider's to set, never the caller's.
-    let callers: Vec<HeaderName> =
-        headers.keys().filter(|n| n.as_str().starts_with("x-locus-")).cloned().collect();
+    let callers: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-locus-"))
+        .cloned()
+        .collect();
     for name in callers {
         headers.remove(name);
     }
-    let peer = inv.request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let peer = inv
+        .request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     add_forwarded(&mut headers, incoming, peer);
     headers.insert("x-call-id", call_id.clone());
     let mut set = |name: &'static str, value: &str| {
@@ -129,16 +136,16 @@ pub async fn dispatch(
                 tracing::warn!(target = %target_name, tries, "retries spent");
                 return Err(DispatchError::Unreachable(target_name.clone()));
             }
-            // Evict what the view chose, so the worker's own LRU never picks differently
-            // (its recency is per arrival on the device, the view's per dispatch).
+            // The view's plan travels with the request: its place in the GPU's order and
+            // the victims to evict when admitted, so the worker's cache follows the view.
+            let mut headers = headers.clone();
+            if let Ok(order) = HeaderValue::from_str(&target.order) {
+                headers.insert(wire::ORDER, order);
+            }
             for victim in &target.victims {
-                let evicted = inner
-                    .client
-                    .evict(&target.url, &target.device, victim)
-                    .await;
-                match evicted {
-                    Ok(_) => inner.metrics.evictions.inc(),
-                    Err(e) => tracing::debug!(error = %e, "planned eviction not needed or failed"),
+                if let Ok(v) = HeaderValue::from_str(victim) {
+                    headers.append(wire::EVICT, v);
+                    inner.metrics.evictions.inc();
                 }
             }
             let Some(stream) = body.attempt() else {
@@ -149,7 +156,7 @@ pub async fn dispatch(
                 &target.url,
                 &target.device,
                 query.as_deref(),
-                headers.clone(),
+                headers,
                 reqwest::Body::wrap_stream(stream),
             );
             tokio::select! {

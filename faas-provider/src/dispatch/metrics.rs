@@ -3,7 +3,8 @@
 //! gateway's series use them, `name.namespace`) and fixed kinds.
 
 use prometheus::{
-    CounterVec, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
+    CounterVec, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts,
+    Registry,
 };
 
 /// Queue-wait buckets, seconds: 100 µs … 30 s.
@@ -14,8 +15,11 @@ const WAIT_BUCKETS: &[f64] = &[
 /// The dispatcher's collectors.
 #[derive(Debug, Clone)]
 pub struct DispatchMetrics {
-    /// Requests waiting in the central queue.
-    pub queue_depth: Gauge,
+    /// Requests of each function waiting in the central queue (not yet dispatched).
+    pub queue_depth: GaugeVec,
+    /// Requests waiting, every function: in the central queue, or dispatched to a GPU
+    /// behind its running request (what `queue_capacity` bounds).
+    pub waiting: Gauge,
     /// Requests dispatched and not answered.
     pub in_flight: Gauge,
     /// Requests that found their model resident (`hit` or `joined` at the worker).
@@ -43,9 +47,16 @@ impl DispatchMetrics {
     /// Creates the collectors and registers them into `registry`.
     pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
         let m = DispatchMetrics {
-            queue_depth: Gauge::new(
-                "locus_provider_queue_depth",
-                "Requests waiting in the central queue.",
+            queue_depth: GaugeVec::new(
+                Opts::new(
+                    "locus_provider_queue_depth",
+                    "Requests waiting in the central queue, not yet dispatched to a GPU.",
+                ),
+                &["function_name"],
+            )?,
+            waiting: Gauge::new(
+                "locus_provider_waiting",
+                "Requests waiting: in the central queue, or on a GPU behind its running request.",
             )?,
             in_flight: Gauge::new(
                 "locus_provider_in_flight",
@@ -98,6 +109,7 @@ impl DispatchMetrics {
             )?,
         };
         registry.register(Box::new(m.queue_depth.clone()))?;
+        registry.register(Box::new(m.waiting.clone()))?;
         registry.register(Box::new(m.in_flight.clone()))?;
         registry.register(Box::new(m.cache_hits.clone()))?;
         registry.register(Box::new(m.cache_misses.clone()))?;

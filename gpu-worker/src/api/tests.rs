@@ -371,3 +371,59 @@ async fn an_x_timeout_shorter_than_the_inference_is_a_504_from_the_worker() {
     assert!(metrics.contains("locus_worker_request_failures_total{error_type=\"timeout\"} 1"), "{metrics}");
     assert_eq!(h.state.contract.in_flight(), 0);
 }
+
+/// An inference on `gpu:0` carrying the provider's plan: its place and its victims.
+fn planned(arch: &str, order: &str, victims: &[&str]) -> Request<Body> {
+    let mut req = Request::post("/v1/infer")
+        .header(wire::MODEL, arch)
+        .header(wire::WEIGHTS, format!("zoo://{arch}?seed=1"))
+        .header(wire::DEVICE, "gpu:0")
+        .header(wire::ORDER, order);
+    for v in victims {
+        req = req.header(wire::EVICT, *v);
+    }
+    req.body(Body::from("x")).unwrap()
+}
+
+#[tokio::test]
+async fn requests_are_admitted_in_the_provider_s_order_with_its_planned_victims() {
+    let h = harness(&[("backend", "emulated"), ("devices", "gpu:1"), ("device_memory", "200MB"), ("emulated_time_scale", "0"), ("order_patience", "30s")]);
+    let key = |arch: &str| format!("{arch}@zoo://{arch}?seed=1");
+    let outcome = |headers: &HeaderMap| InferReport::from_headers(headers).unwrap().cache.outcome;
+    // resnet18 (47 MB) and minilm (90 MB) resident; 9.0 starts the provider's count.
+    let (s, _, _) = h.call(planned("resnet18", "9.0", &[])).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = h.infer("minilm", "zoo://minilm?seed=1", "gpu:0", "x").await;
+    assert_eq!(s, StatusCode::OK);
+
+    // The provider decided: 9.1 loads resnet34 (87 MB) in place of resnet18, then 9.2
+    // loads resnet18 again in place of minilm. 9.2 arrives first. Admitted on arrival it
+    // would find resnet18 still there (a hit), and 9.1 would then evict it: the device
+    // would end up without the resnet18 the provider counts on.
+    let second = tokio::spawn({
+        let state = h.state.clone();
+        let victim = key("minilm");
+        async move { app(state).oneshot(planned("resnet18", "9.2", &[&victim])).await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let (s, headers, body) = h.call(planned("resnet34", "9.1", &[&key("resnet18")])).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(outcome(&headers), CacheOutcome::Miss);
+    let second = second.await.unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(outcome(second.headers()), CacheOutcome::Miss, "admitted after 9.1, not on arrival");
+    assert!(InferReport::from_headers(second.headers()).unwrap().cache.evicted.is_empty());
+    let st = h.status().await;
+    let mut held: Vec<&str> = st.devices[0].models.iter().map(|m| m.arch.as_str()).collect();
+    held.sort_unstable();
+    assert_eq!(held, vec!["resnet18", "resnet34"]);
+    let metrics = String::from_utf8(h.get("/metrics").await.1).unwrap();
+    for victim in ["resnet18", "minilm"] {
+        let line = format!("locus_worker_evictions_total{{device=\"gpu:0\",model=\"{}\",reason=\"planned\"}} 1", key(victim));
+        assert!(metrics.contains(&line), "{line}\n{metrics}");
+    }
+    assert!(!metrics.contains("reason=\"capacity\""), "{metrics}");
+
+    let (s, _, body) = h.call(planned("resnet18", "not-a-place", &[])).await;
+    assert_eq!((s, error_type(&body).as_str()), (StatusCode::BAD_REQUEST, "invalid_request"));
+}
