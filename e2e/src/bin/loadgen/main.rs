@@ -29,6 +29,8 @@ use locus_scheduler::sim::engine::RunStats;
 use locus_scheduler::sim::report::{self, Summary};
 use locus_scheduler::sim::{self, SimArgs, trace};
 use serde_json::json;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 #[derive(Parser)]
@@ -151,11 +153,12 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
     let policies = sim::scenario::parse_policies(&args.policies).map_err(anyhow::Error::msg)?;
     let paper_model = s.clone();
     if args.probe > 0 {
-        let real_ms = probe_overhead(&args, &s, args.probe, nodes, per_node).await?;
+        let real_rate = rate / args.time_scale;
+        let real_ms = probe_overhead(&args, &s, args.probe, real_rate, nodes, per_node).await?;
         s.request_overhead_ms = real_ms / args.time_scale;
         println!(
             "# overhead probe: {real_ms:.3} ms real per request outside queue and device \
-             (median of {}), {:.2} ms at time scale {}: the simulator adds it to every latency",
+             (mean of {}), {:.2} ms at time scale {}: the simulator adds it to every latency",
             args.probe, s.request_overhead_ms, args.time_scale
         );
     }
@@ -165,8 +168,8 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
         let simulated = Summary::of(&sim::simulate(
             &s, popularity, policy, args.wss, args.seed, rate,
         ));
-        let paper_mean = sim::simulate(&paper_model, popularity, policy, args.wss, args.seed, rate)
-            .mean_ms();
+        let paper_mean =
+            sim::simulate(&paper_model, popularity, policy, args.wss, args.seed, rate).mean_ms();
         let live = live_run(&args, &s, &models, &arrivals, policy, nodes, per_node).await?;
         if policy == PolicyKind::Lb {
             sim_lb = Some(simulated.clone());
@@ -377,12 +380,16 @@ fn start_up(
 }
 
 /// The live system's own time per request outside the central queue and the device:
-/// the median, over `n` requests sent one at a time to one resident model, of the
-/// latency minus the device time the worker reports. Real milliseconds.
+/// the mean, over `n` requests sent one at a time to one resident model, of the latency
+/// minus the device time the worker reports. Real milliseconds. The requests are spaced
+/// like the trace's arrivals (exponential gaps at `rate_per_s`, real time), so the
+/// probe pays what a trace request pays for waking idle threads, which back-to-back
+/// requests would not.
 async fn probe_overhead(
     args: &PaperArgs,
     s: &sim::scenario::Scenario,
     n: usize,
+    rate_per_s: f64,
     nodes: u32,
     per_node: u32,
 ) -> anyhow::Result<f64> {
@@ -393,13 +400,23 @@ async fn probe_overhead(
         "service": "probe", "image": "locus/emulated", "labels": {},
         "annotations": {"locus.io/model": arch, "locus.io/weights": "zoo://mlp?seed=0"}
     });
-    deploy(&client, &base, &body).await.context("deploying the probe")?;
+    deploy(&client, &base, &body)
+        .await
+        .context("deploying the probe")?;
     let url = format!("{base}/function/probe");
     let mut extra = Vec::with_capacity(n);
+    let mut gaps = ChaCha8Rng::seed_from_u64(args.seed);
     for i in 0..=n {
+        // Exponential inter-arrival time, capped so a slow rate cannot stall the probe.
+        let gap_s = -(1.0 - gaps.r#gen::<f64>()).ln() / rate_per_s;
+        tokio::time::sleep(Duration::from_secs_f64(gap_s.min(1.0))).await;
         let sent = Instant::now();
         let response = client.post(&url).body("x").send().await?;
-        anyhow::ensure!(response.status().is_success(), "probe: {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "probe: {}",
+            response.status()
+        );
         let device_ms = device_ms(response.headers());
         let _ = response.bytes().await?;
         // The first request loads the model: not counted.
@@ -407,8 +424,7 @@ async fn probe_overhead(
             extra.push(sent.elapsed().as_secs_f64() * 1e3 - device_ms);
         }
     }
-    extra.sort_by(f64::total_cmp);
-    Ok(extra[extra.len() / 2])
+    Ok(extra.iter().sum::<f64>() / extra.len().max(1) as f64)
 }
 
 /// Load plus inference time the worker reports for one request, ms.
