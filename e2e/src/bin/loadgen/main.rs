@@ -7,6 +7,7 @@
 //! loadgen paper    [--wss 35] [--requests 20000] [--warmup 2000] [--seed 0]
 //!                  [--time-scale 0.05] [--policies lb,lalb,lalb-o3,locus]
 //! loadgen overhead [--rate 1000] [--seconds 10] [--connections 64]
+//! loadgen drift    [--policy locus] [--requests 600] [--concurrency 8]
 //! ```
 //!
 //! Time scaling: every emulated device delay is multiplied by `--time-scale` (k) and
@@ -22,6 +23,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod drift;
 mod overhead;
 use e2e::{Spawned, deploy};
 use locus_scheduler::PolicyKind;
@@ -49,6 +51,8 @@ enum Mode {
     Paper(PaperArgs),
     /// Proxy overhead: provider vs calling the worker directly.
     Overhead(OverheadArgs),
+    /// Cache-view drift under concurrent callers.
+    Drift(DriftArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,6 +89,28 @@ struct PaperArgs {
 }
 
 #[derive(clap::Args)]
+struct DriftArgs {
+    /// Scheduling policy of the provider.
+    #[arg(long, default_value = "locus")]
+    policy: String,
+    /// Requests to send.
+    #[arg(long, default_value_t = 600)]
+    requests: usize,
+    /// Concurrent callers.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Memory of each of the two emulated devices.
+    #[arg(long, default_value = "160MiB")]
+    device_memory: String,
+    /// Seed of the request mix.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Directory of the `faas-provider` binary (default: beside this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
 struct OverheadArgs {
     /// Requests per second of the latency comparison (open loop).
     #[arg(long, default_value_t = 1000.0)]
@@ -112,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Mode::Paper(args) => paper(args).await,
         Mode::Overhead(args) => overhead::overhead(args).await,
+        Mode::Drift(args) => drift::drift(args).await,
     }
 }
 
