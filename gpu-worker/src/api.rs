@@ -67,7 +67,8 @@ impl AppState {
 
 /// The worker's router. `/v1/infer` goes through the contract (in-flight limit, an
 /// `X-Timeout` deadline, `X-Duration-Seconds`); health and readiness are the contract's,
-/// at `/healthz` + `/readyz` (Kubernetes) and `/_/health` + `/_/ready` (OpenFaaS).
+/// at `/healthz` + `/readyz` (Kubernetes: liveness stays 200 through a drain) and
+/// `/_/health` + `/_/ready` (OpenFaaS: health turns 503 on SIGTERM, as of-watchdog's).
 pub fn app(state: AppState) -> Router {
     let inference = Router::new()
         .route("/v1/infer", post(infer))
@@ -80,7 +81,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(inference)
         .with_state(state.clone())
-        .merge(state.contract.routes("/healthz", "/readyz", None))
+        .merge(state.contract.kubernetes_routes("/healthz", "/readyz"))
         .merge(state.contract.routes("/_/health", "/_/ready", None))
 }
 

@@ -309,6 +309,11 @@ async fn sigterm_flips_readiness_then_drains_in_flight_requests_before_exiting()
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let ready = client.get(format!("{url}/_/ready")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Kubernetes liveness stays up while the drain finishes; OpenFaaS health does not.
+    let live = client.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let health = client.get(format!("{url}/_/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(h.state.contract.is_draining());
     assert!(h.status().await.draining);
     let done = in_flight.await.unwrap().unwrap();

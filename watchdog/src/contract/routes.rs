@@ -71,6 +71,23 @@ impl Contract {
             .layer(middleware::from_fn(stamp_duration))
     }
 
+    /// Kubernetes probes: `GET live_path` answers 200 `OK` while the process serves, a
+    /// graceful drain included (a liveness probe that fails while in-flight requests
+    /// finish could have the kubelet kill the container under them); `GET ready_path`
+    /// is the contract's readiness, 503 from SIGTERM on. OpenFaaS's `/_/health` keeps
+    /// of-watchdog's meaning (503 once draining): serve it with [`Contract::routes`].
+    pub fn kubernetes_routes(&self, live_path: &str, ready_path: &str) -> Router {
+        let state = ReadyState {
+            contract: self.clone(),
+            probe: None,
+        };
+        Router::new()
+            .route(live_path, get(|| async { (StatusCode::OK, "OK") }))
+            .route(ready_path, get(ready))
+            .with_state(state)
+            .layer(middleware::from_fn(stamp_duration))
+    }
+
     /// Applies the contract to `router` (every route and its fallback): 429 beyond
     /// `max_inflight`, 504 past the request's timeout, a [`Deadline`] extension, and
     /// `X-Duration-Seconds` on every response. The in-flight slot is held until the response
