@@ -16,6 +16,8 @@ use std::time::Duration;
 /// How long a process may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+pub mod prometheus;
+
 /// The path of a workspace binary built next to the running test executable, or next
 /// to the running binary when that is itself one of the workspace's (`dashboard`).
 pub fn binary(name: &str) -> PathBuf {

@@ -8,7 +8,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use e2e::{Spawned, deploy, gpu_worker, mlp_deployment, mlp_input, provider, wait_ready};
+use e2e::{
+    Spawned, deploy, gpu_worker, mlp_deployment, mlp_input, prometheus, provider, wait_ready,
+};
 use serde_json::Value;
 
 /// Names the gateway chose that promtool's naming lint dislikes; kept for compatibility.
@@ -20,26 +22,9 @@ const GATEWAY_NAMES: [&str; 2] = [
 /// Requests the test sends: three calls of one function (one miss, then hits).
 const CALLS: u64 = 3;
 
-fn tool(name: &str) -> String {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output();
-    match found {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        _ => panic!("{name} is not on PATH: run `bash helm/ci/install-tools.sh` (.ci/run does)"),
-    }
-}
-
-/// A free loopback port (Prometheus cannot report a port 0 it was given).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
 /// `promtool check metrics` on one exposition; returns its complaints, if any.
 fn promtool_check(exposition: &str) -> Result<(), String> {
-    let mut child = Command::new(tool("promtool"))
+    let mut child = Command::new(prometheus::tool("promtool").unwrap_or_else(|e| panic!("{e}")))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -166,27 +151,9 @@ async fn prometheus_scrapes_the_provider_and_workers_and_finds_gateway_and_locus
     }
 
     // A real Prometheus scraping all three on loopback.
-    let port = free_port();
-    let config = dir.path().join("prometheus.yml");
-    let quoted: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-    std::fs::write(
-        &config,
-        format!(
-            "global: {{scrape_interval: 500ms, evaluation_interval: 500ms}}\n\
-             scrape_configs:\n  - job_name: locus\n    static_configs:\n      - targets: [{}]\n",
-            quoted.join(", ")
-        ),
-    )
-    .expect("config");
-    let mut cmd = Command::new(tool("prometheus"));
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
     // Prometheus logs `msg="Listening on" address=127.0.0.1:PORT`, which the harness reads.
-    let prometheus = Spawned::start(cmd);
+    let prometheus =
+        prometheus::start(dir.path(), &targets, "500ms").unwrap_or_else(|e| panic!("{e}"));
     let prom = prometheus.url();
     // It listens before its storage is open; the API answers 503 until `/-/ready` is 200.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

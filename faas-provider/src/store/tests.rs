@@ -236,6 +236,10 @@ fn a_cached_function_read_sees_every_committed_write() {
         .create_function(&record("openfaas-fn", "fn2", &[]))
         .unwrap();
     let cached = store.function("openfaas-fn", "fn2").unwrap();
-    assert!(store.create_function(&record("openfaas-fn", "fn2", &[])).is_err());
+    assert!(
+        store
+            .create_function(&record("openfaas-fn", "fn2", &[]))
+            .is_err()
+    );
     assert_eq!(store.function("openfaas-fn", "fn2").unwrap(), cached);
 }

@@ -4,7 +4,6 @@
 //! functions deployed as faas-cli would.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -95,55 +94,13 @@ pub async fn start(
     }
     let mut targets = vec![provider.addr.to_string()];
     targets.extend(workers.iter().map(|w| w.addr.to_string()));
-    let prometheus = prometheus(dir, &targets)?;
+    let prometheus = e2e::prometheus::start(dir, &targets, "1s")?;
     wait_scraped(client, &prometheus.url(), targets.len()).await?;
     Ok(System {
         workers,
         provider,
         prometheus,
     })
-}
-
-/// The path of `name` on PATH.
-fn tool(name: &str) -> anyhow::Result<String> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{name} is not on PATH: run `bash helm/ci/install-tools.sh`"
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// A free loopback port (Prometheus cannot report a port 0 it was given).
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Prometheus scraping `targets` every second, its storage under `dir`.
-fn prometheus(dir: &Path, targets: &[String]) -> anyhow::Result<Spawned> {
-    let port = free_port()?;
-    let config = dir.join("prometheus.yml");
-    let quoted: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-    std::fs::write(
-        &config,
-        format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-             scrape_configs:\n  - job_name: locus\n    static_configs:\n      - targets: [{}]\n",
-            quoted.join(", ")
-        ),
-    )?;
-    let mut cmd = Command::new(tool("prometheus")?);
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    Ok(Spawned::start(cmd))
 }
 
 /// Waits (bounded) until Prometheus is ready and sees all `targets` up.

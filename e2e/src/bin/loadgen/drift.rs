@@ -19,19 +19,37 @@ use tokio::sync::Semaphore;
 use super::{DriftArgs, bin};
 
 /// The functions and their relative popularity.
-const MODELS: [(&str, u32); 4] = [("resnet18", 5), ("resnet34", 3), ("resnet50", 3), ("minilm", 2)];
+const MODELS: [(&str, u32); 4] = [
+    ("resnet18", 5),
+    ("resnet34", 3),
+    ("resnet50", 3),
+    ("minilm", 2),
+];
 
 /// Runs the experiment and prints the outcomes and the drift counters.
 pub async fn drift(args: DriftArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut cmd = Command::new(bin(&args.bin_dir, "faas-provider"));
-    cmd.args(["up", "--port", "0", "--backend", "emulated", "--workers", "1"])
-        .args(["--devices-per-worker", "2", "--device-memory", &args.device_memory])
-        .arg("--state-dir")
-        .arg(dir.path())
-        .env("policy", &args.policy)
-        .env("emulated_time_scale", "1")
-        .env("RUST_LOG", "error");
+    cmd.args([
+        "up",
+        "--port",
+        "0",
+        "--backend",
+        "emulated",
+        "--workers",
+        "1",
+    ])
+    .args([
+        "--devices-per-worker",
+        "2",
+        "--device-memory",
+        &args.device_memory,
+    ])
+    .arg("--state-dir")
+    .arg(dir.path())
+    .env("policy", &args.policy)
+    .env("emulated_time_scale", "1")
+    .env("RUST_LOG", "error");
     let provider = Spawned::start(cmd);
     let base = provider.url();
     let client = reqwest::Client::new();
@@ -40,7 +58,9 @@ pub async fn drift(args: DriftArgs) -> anyhow::Result<()> {
             "service": arch, "image": "locus/emulated",
             "annotations": {"locus.io/model": arch, "locus.io/weights": format!("zoo://{arch}?seed=1")}
         });
-        deploy(&client, &base, &body).await.with_context(|| format!("deploying {arch}"))?;
+        deploy(&client, &base, &body)
+            .await
+            .with_context(|| format!("deploying {arch}"))?;
     }
     let weights = WeightedIndex::new(MODELS.iter().map(|m| m.1))?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
@@ -68,11 +88,7 @@ pub async fn drift(args: DriftArgs) -> anyhow::Result<()> {
     for task in tasks {
         *outcomes.entry(task.await??).or_default() += 1;
     }
-    let metrics = client.get(format!("{base}/metrics")).send().await?.text().await?;
-    let drift: Vec<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("locus_provider_cache_drift_total"))
-        .collect();
+    let drift = super::drift_counters(&client, &base).await?;
     println!(
         "# policy {}, {} requests from {} concurrent callers, devices 2 x {}",
         args.policy, args.requests, args.concurrency, args.device_memory

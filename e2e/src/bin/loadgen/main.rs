@@ -30,9 +30,9 @@ use locus_scheduler::PolicyKind;
 use locus_scheduler::sim::engine::RunStats;
 use locus_scheduler::sim::report::{self, Summary};
 use locus_scheduler::sim::{self, SimArgs, trace};
-use serde_json::json;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde_json::json;
 use tokio::time::Instant;
 
 #[derive(Parser)]
@@ -343,16 +343,7 @@ async fn live_run(
         misses: measured.iter().filter(|a| a.miss).count(),
         gpu_busy: measured.iter().map(|a| a.service_ms).sum::<f64>() / (gpus * span_ms.max(1.0)),
     };
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let drift: Vec<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("locus_provider_cache_drift_total"))
-        .collect();
+    let drift = drift_counters(&client, &base).await?;
     println!(
         "# {policy}: view drift counters after the run: {}",
         if drift.is_empty() {
@@ -460,4 +451,20 @@ fn device_ms(headers: &reqwest::header::HeaderMap) -> f64 {
         .iter()
         .filter_map(|n| headers.get(*n)?.to_str().ok()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The provider's `locus_provider_cache_drift_total` lines (none while the view never
+/// drifted from the workers).
+async fn drift_counters(client: &reqwest::Client, base: &str) -> anyhow::Result<Vec<String>> {
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(metrics
+        .lines()
+        .filter(|l| l.starts_with("locus_provider_cache_drift_total"))
+        .map(str::to_string)
+        .collect())
 }

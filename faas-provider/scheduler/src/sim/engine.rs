@@ -175,8 +175,9 @@ mod tests {
     use crate::policy::PolicyKind;
     use crate::types::ModelId;
 
-    #[test]
-    fn a_miss_costs_its_load_and_a_request_behind_it_waits_for_the_gpu() {
+    /// One GPU, one model (2 ms inference, 50 ms load), two requests 1 ms apart, run
+    /// under lalb with `overhead_us` of per-request overhead.
+    fn two_requests_on_one_gpu(overhead_us: Micros) -> RunStats {
         let models = vec![SimModel {
             arch: "mlp",
             bytes: 10,
@@ -188,25 +189,24 @@ mod tests {
             gpus_per_node: 1,
             gpu_memory_bytes: 100,
             reserve_bytes: 0,
-            request_overhead_us: 0,
+            request_overhead_us: overhead_us,
         };
-        let trace = [
-            Arrival {
-                at: 0,
-                model: ModelId(0),
-            },
-            Arrival {
-                at: 1_000,
-                model: ModelId(0),
-            },
-        ];
-        let stats = run(
+        let trace = [0, 1_000].map(|at| Arrival {
+            at,
+            model: ModelId(0),
+        });
+        run(
             &SchedulerConfig::new(PolicyKind::Lalb),
             &hw,
             &models,
             &trace,
             0,
-        );
+        )
+    }
+
+    #[test]
+    fn a_miss_costs_its_load_and_a_request_behind_it_waits_for_the_gpu() {
+        let stats = two_requests_on_one_gpu(0);
         // The first loads (50 ms) and runs (2 ms); the second, a hit, starts at 52 ms.
         assert_eq!(stats.latencies_ms, [52.0, 53.0]);
         assert_eq!(stats.misses, 1);
@@ -215,31 +215,7 @@ mod tests {
 
     #[test]
     fn the_request_overhead_adds_to_latency_but_never_holds_the_gpu() {
-        let models = vec![SimModel {
-            arch: "mlp",
-            bytes: 10,
-            infer_us: 2_000,
-            load_us: 50_000,
-        }];
-        let hw = Hardware {
-            nodes: 1,
-            gpus_per_node: 1,
-            gpu_memory_bytes: 100,
-            reserve_bytes: 0,
-            request_overhead_us: 700,
-        };
-        let trace = [
-            Arrival {
-                at: 0,
-                model: ModelId(0),
-            },
-            Arrival {
-                at: 1_000,
-                model: ModelId(0),
-            },
-        ];
-        let config = SchedulerConfig::new(PolicyKind::Lalb);
-        let stats = run(&config, &hw, &models, &trace, 0);
+        let stats = two_requests_on_one_gpu(700);
         // As without overhead (52 and 53 ms), each 0.7 ms later; the second request
         // still starts when the first one's 52 ms of device work end.
         assert_eq!(stats.latencies_ms, [52.7, 53.7]);

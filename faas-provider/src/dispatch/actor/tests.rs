@@ -136,6 +136,13 @@ fn the_second_request_for_a_model_is_a_hit_on_the_same_gpu() {
     let second = placed(&mut submit(&mut a, 2, m.clone()));
     assert!(second.hit);
     assert_eq!(second.gpu, first.gpu);
+    // Consecutive places in that GPU's order, under one epoch.
+    let place = |t: &Target| {
+        let (epoch, seq) = t.order.split_once('.').expect("EPOCH.SEQ");
+        (epoch.to_string(), seq.parse::<u64>().expect("seq"))
+    };
+    let ((e1, s1), (e2, s2)) = (place(&first), place(&second));
+    assert_eq!((e1, s2), (e2, s1 + 1));
     assert_eq!(view.model(&m.key).resident, vec![first.label.to_string()]);
     assert_eq!(
         metrics
@@ -173,18 +180,29 @@ fn a_lost_worker_s_requests_are_dispatched_again_elsewhere() {
 
 #[test]
 fn a_full_queue_refuses_as_overloaded_and_an_abandoned_request_leaves_it() {
-    let (mut a, _, _) = actor(1);
+    let (mut a, _, metrics) = actor(1);
+    let depth = || {
+        let function = metrics
+            .queue_depth
+            .with_label_values(&["f.openfaas-fn"])
+            .get();
+        (function, metrics.waiting.get())
+    };
     join(&mut a, "http://w0", vec![device("cpu:0", &[])]);
     let _busy = placed(&mut submit(&mut a, 1, model(1)));
+    assert_eq!(depth(), (0.0, 0.0), "dispatched at once");
     let mut waiting = submit(&mut a, 2, model(2));
     assert!(waiting.try_recv().is_err(), "queued behind the busy GPU");
+    assert_eq!(depth(), (1.0, 1.0));
     let mut refused = submit(&mut a, 3, model(3));
     assert!(matches!(
         refused.try_recv(),
         Ok(Event::Rejected(DispatchError::Overloaded { limit: 1 }))
     ));
+    assert_eq!(depth(), (1.0, 1.0), "a refused request never counted");
     a.handle(Command::Abandon { id: RequestId(2) }, 4);
     assert_eq!(a.scheduler().queued(), 0);
+    assert_eq!(depth(), (0.0, 0.0));
     a.scheduler().check_invariants().unwrap();
 }
 
