@@ -9,7 +9,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{client, script};
+use common::{client, get_status, script};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
@@ -137,15 +137,7 @@ async fn knative_port_wins_over_the_lower_case_port() {
     let held_port = held.local_addr().unwrap().port().to_string();
     let wd = Process::spawn(&[("fprocess", "cat"), ("port", &held_port), ("PORT", "0")]).await;
     assert_ne!(wd.port.to_string(), held_port);
-    assert_eq!(
-        client()
-            .get(wd.url("/_/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status(&wd.url("/_/health")).await, 200);
 }
 
 #[tokio::test]
@@ -183,15 +175,7 @@ async fn sigterm_flips_health_then_drains_every_accepted_request() {
 
     wd.sigterm();
     wd.wait_for_log("Removing lock-file").await;
-    assert_eq!(
-        client()
-            .get(wd.url("/_/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(get_status(&wd.url("/_/health")).await, 503);
     // Still accepting during the health-check interval; this request must finish too.
     let second = tokio::spawn(client().get(wd.url("/")).send());
     let logs = wd.wait_for_logs("Forking fprocess.", 2).await;
@@ -338,15 +322,7 @@ async fn http_mode_proxies_to_a_real_upstream_process_and_relays_sigterm_to_it()
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "through two watchdogs");
-    assert_eq!(
-        client()
-            .get(wd.url("/_/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status(&wd.url("/_/health")).await, 200);
 
     wd.sigterm();
     let status = wd.exit_status().await;

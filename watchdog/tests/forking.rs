@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Embedded, client, script};
+use common::{Embedded, client, get_status, script};
 use futures::StreamExt;
 
 #[tokio::test]
@@ -200,40 +200,13 @@ async fn excess_concurrency_gets_429_and_ready_reports_it() {
         refused.text().await.unwrap(),
         "Concurrent request limit exceeded. Max concurrent requests: 1\n"
     );
-    assert_eq!(
-        client()
-            .get(wd.url("/_/ready"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        429
-    );
-    assert_eq!(
-        client()
-            .get(wd.url("/_/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status(&wd.url("/_/ready")).await, 429);
+    assert_eq!(get_status(&wd.url("/_/health")).await, 200);
 
     std::fs::write(wd.dir.path().join("go"), "").unwrap();
     assert_eq!(first.text().await.unwrap(), "started\ndone\n");
-    assert_eq!(
-        client()
-            .get(wd.url("/_/ready"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        client().get(wd.url("/")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(get_status(&wd.url("/_/ready")).await, 200);
+    assert_eq!(get_status(&wd.url("/")).await, 200);
 }
 
 #[tokio::test]
@@ -376,25 +349,9 @@ async fn ready_path_is_passed_to_the_function() {
         ("ready_path", "/ready"),
     ])
     .await;
-    assert_eq!(
-        client()
-            .get(wd.url("/_/ready"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        500
-    );
+    assert_eq!(get_status(&wd.url("/_/ready")).await, 500);
     std::fs::write(wd.dir.path().join("ready"), "").unwrap();
-    assert_eq!(
-        client()
-            .get(wd.url("/_/ready"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status(&wd.url("/_/ready")).await, 200);
 }
 
 #[tokio::test]

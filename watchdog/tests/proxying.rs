@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::routing::{any, get};
-use common::{Embedded, client};
+use common::{Embedded, client, get_status};
 use tokio::net::TcpListener;
 
 /// An upstream that echoes what it received, plus a slow and a teapot route.
@@ -159,15 +159,7 @@ async fn a_child_that_exits_at_once_leaves_the_watchdog_unhealthy_but_answering_
             .unwrap()
             .contains("Upstream HTTP request error")
     );
-    assert_eq!(
-        client()
-            .get(wd.url("/_/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(get_status(&wd.url("/_/health")).await, 503);
 }
 
 #[tokio::test]
@@ -175,24 +167,8 @@ async fn ready_is_delegated_to_ready_path_on_the_upstream() {
     let wd = http_watchdog(&upstream().await, &[("ready_path", "/ready")]).await;
     // A function request waits for the upstream, so readiness below is not a race.
     client().get(wd.url("/teapot")).send().await.unwrap();
-    assert_eq!(
-        client()
-            .get(wd.url("/_/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        client()
-            .get(wd.url("/_/ready"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(get_status(&wd.url("/_/health")).await, 200);
+    assert_eq!(get_status(&wd.url("/_/ready")).await, 503);
 }
 
 #[tokio::test]
@@ -229,24 +205,8 @@ async fn static_mode_serves_files_index_html_and_404s() {
     assert_eq!(home.text().await.unwrap(), "<h1>home</h1>");
     let css = client().get(wd.url("/css/site.css")).send().await.unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
-    assert_eq!(
-        client()
-            .get(wd.url("/missing.txt"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        client()
-            .get(wd.url("/../etc/passwd"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(get_status(&wd.url("/missing.txt")).await, 404);
+    assert_eq!(get_status(&wd.url("/../etc/passwd")).await, 404);
     assert_eq!(
         client().post(wd.url("/")).send().await.unwrap().status(),
         405

@@ -92,3 +92,8 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// The status of a `GET url` made with [`client`].
+pub async fn get_status(url: &str) -> reqwest::StatusCode {
+    client().get(url).send().await.unwrap().status()
+}
