@@ -160,6 +160,11 @@ impl Cluster {
         self.gpus.len()
     }
 
+    /// GPUs up now.
+    pub fn up_count(&self) -> usize {
+        self.by_load.len()
+    }
+
     /// True when no GPU was added.
     pub fn is_empty(&self) -> bool {
         self.gpus.is_empty()

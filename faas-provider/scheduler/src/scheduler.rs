@@ -217,10 +217,10 @@ impl Scheduler {
     }
 
     /// Requests accepted and not running: those in the central queue, plus those
-    /// dispatched beyond one running per GPU (counted over all GPUs at once, so a
+    /// dispatched beyond one running per up GPU (counted over all GPUs at once, so a
     /// request behind another on a busy GPU while some GPU idles counts as running).
     pub fn waiting(&self) -> usize {
-        let running = self.inflight.len().min(self.cluster.len());
+        let running = self.inflight.len().min(self.cluster.up_count());
         self.queue.len() + self.inflight.len() - running
     }
 
