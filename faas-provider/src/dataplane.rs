@@ -97,6 +97,12 @@ pub trait Availability: Send + Sync + 'static {
     fn gpu_status(&self, _function: &FunctionRecord) -> Option<serde_json::Value> {
         None
     }
+
+    /// The status's `usage`, when the data plane knows it: for a model function, the
+    /// device memory its model holds, every copy together.
+    fn usage(&self, _function: &FunctionRecord) -> Option<crate::types::FunctionUsage> {
+        None
+    }
 }
 
 /// The control plane's view: every desired replica counts as available.

@@ -146,6 +146,10 @@ impl Availability for KindRouter {
     fn gpu_status(&self, function: &FunctionRecord) -> Option<serde_json::Value> {
         self.serving(function)?.gpu_status(function)
     }
+
+    fn usage(&self, function: &FunctionRecord) -> Option<crate::types::FunctionUsage> {
+        self.serving(function)?.usage(function)
+    }
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub fn status_of(state: &AppState, record: &FunctionRecord) -> FunctionStatus {
         replicas: record.replicas,
         available_replicas: state.availability.available_replicas(record),
         created_at: record.created_at,
-        usage: None,
+        usage: state.availability.usage(record),
         kind: kind.to_string(),
         runtime: runtime.to_string(),
         gpu: state.availability.gpu_status(record),

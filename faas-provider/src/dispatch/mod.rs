@@ -305,6 +305,15 @@ impl Availability for ModelPlane {
     fn gpu_status(&self, function: &FunctionRecord) -> Option<serde_json::Value> {
         serde_json::to_value(self.model_view(function)?).ok()
     }
+
+    fn usage(&self, function: &FunctionRecord) -> Option<crate::types::FunctionUsage> {
+        let view = self.model_view(function)?;
+        let copies = view.resident.len() as f64;
+        (copies > 0.0).then_some(crate::types::FunctionUsage {
+            cpu: 0.0,
+            total_memory_bytes: view.bytes as f64 * copies,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -158,6 +158,10 @@ async fn a_request_reaches_the_worker_and_the_second_is_a_hit_on_the_same_gpu() 
         .unwrap();
     let gpu = rig.plane.model_view(&record).unwrap();
     assert_eq!((gpu.hits, gpu.misses, gpu.resident.len()), (1, 1, 1));
+    // `usage`: the device memory the model holds, the worker's own measure of one copy.
+    let bytes: f64 = h1["x-locus-model-bytes"].to_str().unwrap().parse().unwrap();
+    assert!(bytes > 0.0);
+    assert_eq!(status["usage"]["totalMemoryBytes"], bytes, "{status}");
 }
 
 #[tokio::test]
@@ -352,4 +356,5 @@ async fn a_call_without_input_is_described_or_refused_and_never_reaches_a_gpu() 
         json!({"resident": [], "hits": 0, "misses": 0}),
         "{status}"
     );
+    assert!(status.get("usage").is_none(), "nothing resident: {status}");
 }

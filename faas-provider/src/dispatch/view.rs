@@ -26,6 +26,10 @@ pub struct ModelView {
     pub hits: u64,
     /// Requests that loaded it.
     pub misses: u64,
+    /// Bytes one copy takes on a device (the worker's measure once it loaded it); the
+    /// status reports it as `usage`, not in the `gpu` object.
+    #[serde(skip)]
+    pub bytes: u64,
 }
 
 /// The snapshot.

@@ -124,6 +124,10 @@ impl Availability for Seams {
     fn gpu_status(&self, function: &FunctionRecord) -> Option<serde_json::Value> {
         self.availability.gpu_status(function)
     }
+
+    fn usage(&self, function: &FunctionRecord) -> Option<crate::types::FunctionUsage> {
+        self.availability.usage(function)
+    }
 }
 
 /// What the container runtimes answer when they cannot serve a request.
@@ -189,6 +193,11 @@ impl RuntimeError {
 
 impl IntoResponse for RuntimeError {
     fn into_response(self) -> Response {
-        plain_text_error(self.status(), &self.to_string(), self.error_type(), Origin::Proxy)
+        plain_text_error(
+            self.status(),
+            &self.to_string(),
+            self.error_type(),
+            Origin::Proxy,
+        )
     }
 }

@@ -194,7 +194,7 @@ impl Actor {
     }
 
     pub(super) fn refresh_models(&self, models: HashSet<ModelId>) {
-        let updates: Vec<(ModelKey, Vec<String>)> = models
+        let updates: Vec<(ModelKey, Vec<String>, u64)> = models
             .into_iter()
             .map(|m| {
                 let holders = self
@@ -204,12 +204,15 @@ impl Actor {
                     .iter()
                     .map(|g| self.label(*g))
                     .collect();
-                (self.models[m.0 as usize].key.clone(), holders)
+                let info = &self.models[m.0 as usize];
+                (info.key.clone(), holders, info.bytes)
             })
             .collect();
         self.view.write(|s| {
-            for (key, holders) in updates {
-                s.models.entry(key).or_default().resident = holders;
+            for (key, holders, bytes) in updates {
+                let view = s.models.entry(key).or_default();
+                view.resident = holders;
+                view.bytes = bytes;
             }
         });
     }
