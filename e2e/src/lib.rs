@@ -189,6 +189,18 @@ pub fn mlp_input(value: f32) -> String {
         .to_string()
 }
 
+/// `GET url` as JSON; panics (a test helper) on a transport or decoding error.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let response = client.get(url).send().await.expect("GET");
+    response.json().await.expect("JSON body")
+}
+
+/// `GET url` as text; panics (a test helper) on a transport error.
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    let response = client.get(url).send().await.expect("GET");
+    response.text().await.expect("text body")
+}
+
 /// Polls the function's status as `faas-cli ready` does until `availableReplicas > 0`.
 pub async fn wait_ready(
     client: &reqwest::Client,

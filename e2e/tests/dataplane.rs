@@ -35,14 +35,7 @@ async fn a_model_function_deployed_with_faas_cli_answers_and_its_second_call_is_
     let base = provider.url();
     let client = reqwest::Client::new();
 
-    let info: Value = client
-        .get(format!("{base}/system/info"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: Value = e2e::get_json(&client, &format!("{base}/system/info")).await;
     assert_eq!(
         info["provider"]["provider"], "locus",
         "gateway wrapper shape: {info}"
@@ -55,14 +48,7 @@ async fn a_model_function_deployed_with_faas_cli_answers_and_its_second_call_is_
     deploy(&client, &base, &mlp_deployment("mlp1", 1))
         .await
         .expect("deploy");
-    let status: Value = client
-        .get(format!("{base}/system/function/mlp1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = e2e::get_json(&client, &format!("{base}/system/function/mlp1")).await;
     assert_eq!(status["replicas"], 1);
     assert!(
         status["availableReplicas"].as_u64().unwrap() > 0,
@@ -108,14 +94,7 @@ async fn a_model_function_deployed_with_faas_cli_answers_and_its_second_call_is_
             .starts_with("error finding function nope.openfaas-fn")
     );
 
-    let status: Value = client
-        .get(format!("{base}/system/function/mlp1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = e2e::get_json(&client, &format!("{base}/system/function/mlp1")).await;
     assert_eq!(status["gpu"]["resident"], json!([answers[0].1]), "{status}");
     assert_eq!(
         (
@@ -128,14 +107,7 @@ async fn a_model_function_deployed_with_faas_cli_answers_and_its_second_call_is_
     // `faas-cli describe` shows this: the two calls, counted as the gateway counts them.
     assert_eq!(status["invocationCount"], 2.0, "{status}");
 
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = e2e::get_text(&client, &format!("{base}/metrics")).await;
     assert!(
         metrics.contains("locus_provider_cache_hits_total{function_name=\"mlp1.openfaas-fn\"} 1"),
         "{metrics}"

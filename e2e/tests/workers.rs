@@ -52,14 +52,7 @@ fn cluster(memory: &str) -> Cluster {
 }
 
 async fn metric(client: &reqwest::Client, base: &str, name: &str) -> f64 {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = e2e::get_text(client, &format!("{base}/metrics")).await;
     text.lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -103,14 +96,7 @@ async fn a_third_model_that_does_not_fit_evicts_the_least_recently_used_one() {
     assert_eq!(invoke(&client, &base, "a").await.1, "hit", "a stayed");
     assert_eq!(invoke(&client, &base, "b").await.1, "miss", "b was evicted");
     assert!(metric(&client, &base, "locus_provider_evictions_total").await >= 2.0);
-    let status: Value = client
-        .get(format!("{base}/system/function/a"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = e2e::get_json(&client, &format!("{base}/system/function/a")).await;
     // Nodes are numbered in the order of their sorted URLs.
     let node = if small.url() < tiny.url() { 0 } else { 1 };
     assert_eq!(
@@ -196,14 +182,7 @@ async fn a_restarted_provider_keeps_its_functions_and_rebuilds_the_cache_view_fr
     };
     let p = provider(&state, &c.urls, &[]);
     let base = p.url();
-    let list: Value = client
-        .get(format!("{base}/system/functions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = e2e::get_json(&client, &format!("{base}/system/functions")).await;
     assert_eq!(list[0]["name"], "keep", "{list}");
     wait_ready(&client, &base, "keep", Duration::from_secs(30))
         .await
