@@ -125,7 +125,8 @@ fn admission_from_headers(h: &HeaderMap, device: &DeviceHandle) -> Result<Admiss
         .iter()
         .map(|v| v.to_str().map(str::to_string).map_err(|_| WorkerError::BadRequest(format!("header {} is not visible ASCII", wire::EVICT))))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Admission { turn, victims })
+    // The handler infers as soon as it is admitted.
+    Ok(Admission { turn, victims, in_order: true })
 }
 
 async fn read_body(body: Body, limit: u64) -> Result<bytes::Bytes, WorkerError> {

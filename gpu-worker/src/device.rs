@@ -10,7 +10,11 @@
 //! and loaded by the owner thread, which drops the victims first. Pins are RAII
 //! [`PinGuard`]s, so a pinned model is never a victim and no one releases by hand. The
 //! load runs in its own task, so a client that disconnects mid-load never leaves a
-//! model stuck in "loading".
+//! model stuck in "loading". The owner thread works in decision order: every load is
+//! queued when it is decided, and an inference request reserves its place when it is
+//! admitted ([`Admission::in_order`]), so a request that loads runs right after its
+//! load, not behind loads decided while it loaded (the per-GPU FIFO the provider's
+//! scheduler and simulator assume).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +59,9 @@ pub(crate) enum Job {
     Unload { keys: Vec<ModelKey>, reply: Option<oneshot::Sender<()>> },
     /// Run one request.
     Infer { key: ModelKey, input: InferInput, reply: oneshot::Sender<Result<(InferOutput, f64), BackendError>> },
+    /// A request's reserved place: run the job it sends, or go on once it drops the
+    /// sender without sending (see [`Admission::in_order`]).
+    Place(oneshot::Receiver<Job>),
 }
 
 /// What `acquire` does next, decided under the cache lock and done outside it.
@@ -82,10 +89,20 @@ pub struct Admission {
     pub turn: Option<Turn>,
     /// Models to evict first.
     pub victims: Vec<ModelKey>,
+    /// Reserve the request's place on the device when it is admitted, so its inference
+    /// runs in admission order: right after its own load, and before anything admitted
+    /// later (another request's load queued while this one loaded, say), as the
+    /// provider's scheduler and simulator assume. Only for a caller that infers as soon
+    /// as it is admitted: the device waits at that place until the inference comes or
+    /// the [`PinGuard`] is dropped.
+    pub in_order: bool,
 }
 
 /// Outcome of a load, shared with the requests that wait for it.
 type LoadDone = Option<Result<(), DeviceError>>;
+
+/// The device's answer to one load: the model and its load time, ms.
+type LoadReply = oneshot::Receiver<Result<(Loaded, f64), BackendError>>;
 
 struct State {
     cache: Cache<ModelKey>,
@@ -138,6 +155,8 @@ pub struct DeviceHandle {
 pub struct PinGuard {
     shared: Arc<Shared>,
     key: ModelKey,
+    /// The request's reserved place on the device, if it has one.
+    place: Mutex<Option<oneshot::Sender<Job>>>,
 }
 
 impl Drop for PinGuard {
@@ -153,9 +172,17 @@ impl std::fmt::Debug for PinGuard {
 }
 
 impl PinGuard {
+    fn new(shared: Arc<Shared>, key: ModelKey, place: Option<oneshot::Sender<Job>>) -> Self {
+        PinGuard { shared, key, place: Mutex::new(place) }
+    }
+
     /// The pinned model.
     pub fn key(&self) -> &ModelKey {
         &self.key
+    }
+
+    fn take_place(&self) -> Option<oneshot::Sender<Job>> {
+        self.place.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
@@ -181,6 +208,13 @@ impl Shared {
             self.queued.fetch_sub(1, Ordering::SeqCst);
             DeviceError::Gone(self.name.clone())
         })
+    }
+
+    /// A place in the device's queue, filled later by its holder (or skipped once the
+    /// holder drops it). None if the device has stopped.
+    fn reserve(&self) -> Option<oneshot::Sender<Job>> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Place(rx)).ok().map(|()| tx)
     }
 
     fn refresh(&self, st: &State) {
@@ -261,18 +295,22 @@ impl DeviceHandle {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Prepared, E>>,
     {
-        let Admission { mut turn, mut victims } = admission;
+        let Admission { mut turn, mut victims, in_order } = admission;
         let shared = &self.shared;
         let started = Instant::now();
         let mut prepare = Some(prepare);
         let mut prepared: Option<Prepared> = None;
         let mut waited = false;
         let mut my_turn = turn.is_none();
+        // The reserved place (`in_order`). Held only while the device is sure to reach
+        // it with nothing left for this request to wait for: taken (again) right after
+        // the load it waits for is queued, and given up before any other wait.
+        let mut place = None;
         loop {
             let step = {
                 let mut st = shared.lock();
                 let lookup = st.cache.lookup(key);
-                if lookup == Lookup::Absent && prepared.is_none() {
+                let step = if lookup == Lookup::Absent && prepared.is_none() {
                     // Fetching the weights needs no turn: it decides nothing.
                     Step::Prepare
                 } else if !my_turn {
@@ -280,7 +318,13 @@ impl DeviceHandle {
                 } else {
                     self.evict_planned(&mut st, key, &mut victims);
                     self.decide(&mut st, key, lookup, &mut prepared, &meta)?
+                };
+                match &step {
+                    Step::Pinned(_) if place.is_some() => {}
+                    Step::Pinned(_) | Step::Load(_) | Step::Wait(_) if in_order => place = shared.reserve(),
+                    _ => place = None,
                 }
+                step
             };
             if !matches!(step, Step::Prepare | Step::AwaitTurn | Step::Retry) {
                 // Decided: the next request in the provider's order may decide too.
@@ -300,12 +344,15 @@ impl DeviceHandle {
                     let wait_ms = if waited { started.elapsed().as_secs_f64() * 1e3 } else { 0.0 };
                     let fetch_ms = prepared.as_ref().map_or(0.0, |p| p.fetch_ms);
                     let report = self.report(key, outcome, bytes, Vec::new(), fetch_ms, 0.0, wait_ms);
-                    return Ok((PinGuard { shared: shared.clone(), key: key.clone() }, report));
+                    return Ok((PinGuard::new(shared.clone(), key.clone(), place), report));
                 }
                 Step::Load(task) => {
                     shared.metrics.misses.with_label_values(&[&shared.name, key]).inc();
                     return match task.await {
-                        Ok(result) => result.map_err(E::from),
+                        Ok(result) => result.map_err(E::from).map(|(guard, report)| {
+                            *guard.place.lock().unwrap_or_else(|p| p.into_inner()) = place;
+                            (guard, report)
+                        }),
                         Err(e) => Err(E::from(DeviceError::Backend(BackendError::Internal(e.to_string())))),
                     };
                 }
@@ -365,23 +412,26 @@ impl DeviceHandle {
                     st.loads.insert(key.clone(), done_rx);
                     st.meta.insert(key.clone(), meta.clone());
                     shared.evicted(st, &victims, "capacity");
-                    let guard = PinGuard { shared: shared.clone(), key: key.clone() };
+                    // Queued under the lock, so the device loads in decision order and
+                    // a place reserved after this decision comes after this load.
+                    let (reply, loaded) = oneshot::channel();
+                    let sent = shared.send(Job::Load { req: p.req, drop_first: victims.clone(), reply }).map(|()| loaded);
+                    let guard = PinGuard::new(shared.clone(), key.clone(), None);
                     let handle = self.clone();
-                    Step::Load(tokio::spawn(async move { handle.load(guard, p, victims, done_tx).await }))
+                    let fetch_ms = p.fetch_ms;
+                    Step::Load(tokio::spawn(async move { handle.load(guard, sent, fetch_ms, victims, done_tx).await }))
                 }
             },
         })
     }
 
     /// The leader's side of a load, run in its own task.
-    async fn load(self, guard: PinGuard, p: Prepared, victims: Vec<ModelKey>, done: watch::Sender<LoadDone>) -> Result<(PinGuard, CacheReport), DeviceError> {
+    async fn load(self, guard: PinGuard, loaded: Result<LoadReply, DeviceError>, fetch_ms: f64, victims: Vec<ModelKey>, done: watch::Sender<LoadDone>) -> Result<(PinGuard, CacheReport), DeviceError> {
         let shared = &self.shared;
         let key = guard.key.clone();
         let mut unfinished = Unfinished { shared, key: &key, armed: true };
-        let (reply, rx) = oneshot::channel();
-        let sent = shared.send(Job::Load { req: p.req, drop_first: victims.clone(), reply });
-        let result = match sent {
-            Ok(()) => rx.await.unwrap_or_else(|_| Err(BackendError::Internal(format!("device {} dropped a load", shared.name)))),
+        let result = match loaded {
+            Ok(rx) => rx.await.unwrap_or_else(|_| Err(BackendError::Internal(format!("device {} dropped a load", shared.name)))),
             Err(e) => Err(BackendError::Internal(e.to_string())),
         };
         let mut st = shared.lock();
@@ -399,7 +449,7 @@ impl DeviceHandle {
                     shared.metrics.load_seconds.with_label_values(&labels).observe(load_ms / 1e3);
                     shared.metrics.model_bytes.with_label_values(&labels).set(loaded.bytes as i64);
                     let all: Vec<ModelKey> = victims.into_iter().chain(more).collect();
-                    Ok(self.report(&key, CacheOutcome::Miss, loaded.bytes, all, p.fetch_ms, load_ms, 0.0))
+                    Ok(self.report(&key, CacheOutcome::Miss, loaded.bytes, all, fetch_ms, load_ms, 0.0))
                 }
                 Err(admit) => {
                     // Measured larger than the device can hold: the cache already
@@ -434,9 +484,14 @@ impl DeviceHandle {
     }
 
     /// Runs `input` through the pinned model. Returns the output and the device time.
+    /// It runs at the request's reserved place if it has one, else behind what is queued.
     pub async fn infer(&self, guard: &PinGuard, input: InferInput) -> Result<(InferOutput, f64), DeviceError> {
         let (reply, rx) = oneshot::channel();
-        self.shared.send(Job::Infer { key: guard.key.clone(), input, reply })?;
+        let job = Job::Infer { key: guard.key.clone(), input, reply };
+        match guard.take_place() {
+            Some(place) => place.send(job).map_err(|_| DeviceError::Gone(self.shared.name.clone()))?,
+            None => self.shared.send(job)?,
+        }
         let (out, ms) = rx.await.map_err(|_| DeviceError::Gone(self.shared.name.clone()))??;
         self.shared.metrics.infer_seconds.with_label_values(&[&self.shared.name, &guard.key]).observe(ms / 1e3);
         Ok((out, ms))

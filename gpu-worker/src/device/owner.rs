@@ -65,6 +65,12 @@ impl Owner {
                     let _ = reply.send(());
                 }
             }
+            Job::Place(place) => {
+                // Its holder sends its inference at once, or drops the place.
+                if let Ok(job) = place.blocking_recv() {
+                    self.handle(job);
+                }
+            }
             Job::Infer { key, input, reply } => {
                 let started = Instant::now();
                 let result = catch_unwind(AssertUnwindSafe(|| self.backend.infer(&key, &input))).unwrap_or_else(|p| Err(panic_message(p)));

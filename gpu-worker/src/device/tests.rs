@@ -20,6 +20,8 @@ use crate::zoo::Arch;
 struct Seen {
     loads: AtomicUsize,
     resident: Mutex<HashSet<String>>,
+    /// The device's work in the order it ran: `load KEY`, `infer KEY`.
+    work: Mutex<Vec<String>>,
 }
 
 struct Fake {
@@ -34,6 +36,7 @@ impl ModelBackend for Fake {
     fn load(&mut self, req: LoadRequest) -> Result<Loaded, BackendError> {
         std::thread::sleep(self.load_delay);
         self.seen.loads.fetch_add(1, Ordering::SeqCst);
+        self.seen.work.lock().unwrap().push(format!("load {}", req.key));
         if req.key.contains("bad") {
             return Err(BackendError::Mismatch(format!("{} does not fit", req.key)));
         }
@@ -49,6 +52,7 @@ impl ModelBackend for Fake {
     }
     fn infer(&mut self, key: &ModelKey, _: &InferInput) -> Result<InferOutput, BackendError> {
         assert!(self.seen.resident.lock().unwrap().contains(key), "inference on a model that is not loaded: {key}");
+        self.seen.work.lock().unwrap().push(format!("infer {key}"));
         Ok(InferOutput { body: key.as_bytes().to_vec(), content_type: "text/plain" })
     }
     fn memory(&mut self) -> Option<DeviceMemory> {
@@ -242,4 +246,73 @@ async fn random_request_sequences_keep_the_cache_and_the_backend_in_agreement() 
     d.infer(&g, input()).await.unwrap();
     let cached: HashSet<String> = keys(&d).into_iter().collect();
     assert_eq!(*seen.resident.lock().unwrap(), cached);
+}
+
+async fn admit_in_order(d: &DeviceHandle, key: &str, bytes: u64) -> Result<(PinGuard, CacheReport), DeviceError> {
+    let key = key.to_string();
+    let admission = Admission { in_order: true, ..Admission::default() };
+    d.admit(&key, ("mlp".into(), "zoo://mlp".into()), admission, || async { Ok::<_, DeviceError>(prepared(&key, bytes)) }).await
+}
+
+#[tokio::test]
+async fn a_request_in_order_infers_right_after_its_load_not_behind_a_load_admitted_later() {
+    let (d, seen) = device(100 * MB, Duration::from_millis(50));
+    let first = {
+        let d = d.clone();
+        tokio::spawn(async move {
+            let (g, r) = admit_in_order(&d, "a", 10 * MB).await.unwrap();
+            assert_eq!(r.outcome, CacheOutcome::Miss);
+            d.infer(&g, input()).await.unwrap();
+        })
+    };
+    // "a" is decided and loading before "b" is admitted.
+    while d.status().models.is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let (g, r) = admit_in_order(&d, "b", 10 * MB).await.unwrap();
+    assert_eq!(r.outcome, CacheOutcome::Miss);
+    d.infer(&g, input()).await.unwrap();
+    first.await.unwrap();
+    assert_eq!(*seen.work.lock().unwrap(), ["load a", "infer a", "load b", "infer b"]);
+}
+
+#[tokio::test]
+async fn places_given_up_or_never_filled_never_stall_the_device() {
+    // Concurrent callers in order over more models than fit: some drop their pin
+    // without inferring, some are cancelled mid-admission, loads fail or evict. Every
+    // caller must finish.
+    let (d, _) = device(60 * MB, Duration::from_millis(1));
+    let callers: Vec<_> = (0..8u64)
+        .map(|c| {
+            let d = d.clone();
+            tokio::spawn(async move {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(c);
+                for _ in 0..150 {
+                    let k = match rng.gen_range(0..10) {
+                        0 => "bad".to_string(),
+                        n => format!("m{n}"),
+                    };
+                    let bytes = rng.gen_range(5..30) * MB;
+                    match rng.gen_range(0..4) {
+                        0 => {
+                            let _ = tokio::time::timeout(Duration::from_micros(300), admit_in_order(&d, &k, bytes)).await;
+                        }
+                        1 => drop(admit_in_order(&d, &k, bytes).await),
+                        _ => {
+                            if let Ok((g, _)) = admit_in_order(&d, &k, bytes).await {
+                                assert_eq!(d.infer(&g, input()).await.unwrap().0.body, k.as_bytes());
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let all = async {
+        for c in callers {
+            c.await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all).await.expect("a caller never finished");
+    d.check_invariants().unwrap();
 }
