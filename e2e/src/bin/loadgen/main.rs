@@ -6,6 +6,7 @@
 //! ```text
 //! loadgen paper    [--wss 35] [--requests 20000] [--warmup 2000] [--seed 0]
 //!                  [--time-scale 0.05] [--policies lb,lalb,lalb-o3,locus]
+//!                  [--jitter-runs 20] [--jitter-ms 1]
 //! loadgen overhead [--rate 1000] [--seconds 10] [--connections 64]
 //! loadgen drift    [--policy locus] [--requests 600] [--concurrency 8]
 //! ```
@@ -14,6 +15,9 @@
 //! the arrival times of the trace too, so the live run takes k × the simulated span;
 //! live latencies are divided by k before they are reported, which also magnifies the
 //! HTTP and scheduling overhead by 1/k (see docs/benchmarks.md).
+//!
+//! Beside each policy's live figures it prints the band of the simulator's own answers
+//! when the trace's arrivals are moved by up to ±`--jitter-ms` (see `band.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -23,6 +27,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod band;
 mod drift;
 mod overhead;
 use e2e::{Spawned, deploy};
@@ -86,6 +91,13 @@ struct PaperArgs {
     /// `request_overhead_ms`.
     #[arg(long, default_value_t = 200)]
     probe: usize,
+    /// Jittered replays of the trace through the simulator, for the band of its own
+    /// answers (0: none).
+    #[arg(long, default_value_t = 20)]
+    jitter_runs: usize,
+    /// Largest move of an arrival in those replays, ms of simulated time.
+    #[arg(long, default_value_t = 1.0)]
+    jitter_ms: f64,
 }
 
 #[derive(clap::Args)]
@@ -198,6 +210,19 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
         let paper_mean =
             sim::simulate(&paper_model, popularity, policy, args.wss, args.seed, rate).mean_ms();
         let live = live_run(&args, &s, &models, &arrivals, policy, nodes, per_node).await?;
+        if args.jitter_runs > 0 {
+            let jitter_us = (args.jitter_ms * 1e3).round() as locus_scheduler::Micros;
+            let b = band::Band::of(&s, policy, args.wss, &arrivals, args.jitter_runs, jitter_us);
+            let (means, mean_in) = band::Band::describe(&b.means, live.mean_ms, 2);
+            let (misses, miss_in) = band::Band::describe(&b.misses, live.miss_ratio, 4);
+            println!(
+                "# {policy}: simulator over {} replays with arrivals moved up to ±{} ms: mean {means} ms, live {}inside; miss ratio {misses}, live {}inside",
+                args.jitter_runs,
+                args.jitter_ms,
+                if mean_in { "" } else { "not " },
+                if miss_in { "" } else { "not " },
+            );
+        }
         if policy == PolicyKind::Lb {
             sim_lb = Some(simulated.clone());
             live_lb = Some(live.clone());

@@ -23,7 +23,7 @@ use crate::types::Micros;
 use engine::{Hardware, RunStats};
 use report::{Row, Summary};
 use scenario::Scenario;
-use trace::Popularity;
+use trace::{Arrival, Popularity};
 
 /// Command-line arguments of `faas-provider simulate`. Every flag overrides the
 /// scenario (`--scenario FILE`, else PAPER.md's default experiment).
@@ -252,9 +252,14 @@ pub fn simulate(
     seed: u64,
     rate: f64,
 ) -> RunStats {
-    let models = trace::catalogue(wss, s.model_overhead_bytes, load_cost(s));
     let t = trace::generate(s.warmup + s.requests, wss, popularity, rate, seed);
-    engine::run(&config(s, policy), &hardware(s), &models, &t, s.warmup)
+    simulate_trace(s, policy, wss, &t)
+}
+
+/// One run of `policy` on a given trace over `wss` models (arrivals in time order).
+pub fn simulate_trace(s: &Scenario, policy: PolicyKind, wss: u32, t: &[Arrival]) -> RunStats {
+    let models = trace::catalogue(wss, s.model_overhead_bytes, load_cost(s));
+    engine::run(&config(s, policy), &hardware(s), &models, t, s.warmup)
 }
 
 /// The arrival rate that keeps `lb` at `s.load` busy at `s.load_wss` (seed 0, a pilot

@@ -128,9 +128,47 @@ pub fn generate(
         .collect()
 }
 
+/// `trace` with every arrival moved by a uniform offset in `[-max_us, +max_us]` (not
+/// before 0), in time order again: the same requests, timed as a live system's timers
+/// and hops would time them. Seeded, so one `seed` gives one perturbation.
+pub fn jitter(trace: &[Arrival], max_us: Micros, seed: u64) -> Vec<Arrival> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut moved: Vec<Arrival> = trace
+        .iter()
+        .map(|a| {
+            let offset = rng.gen_range(-(max_us as i64)..=max_us as i64);
+            Arrival {
+                at: (a.at as i64 + offset).max(0) as Micros,
+                ..*a
+            }
+        })
+        .collect();
+    moved.sort_by_key(|a| a.at);
+    moved
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jitter_moves_arrivals_by_at_most_its_bound_and_keeps_them_in_order() {
+        let t = generate(2_000, 35, Popularity::Zipf(0.9), 100.0, 3);
+        let j = jitter(&t, 1_000, 7);
+        assert_eq!(j, jitter(&t, 1_000, 7));
+        assert_ne!(j, t);
+        assert!(j.windows(2).all(|w| w[0].at <= w[1].at));
+        let models = |v: &[Arrival]| {
+            let mut m: Vec<u32> = v.iter().map(|a| a.model.0).collect();
+            m.sort_unstable();
+            m
+        };
+        assert_eq!(models(&j), models(&t), "the same requests");
+        let (before, after): (u64, u64) =
+            (t.iter().map(|a| a.at).sum(), j.iter().map(|a| a.at).sum());
+        assert!(before.abs_diff(after) <= 1_000 * t.len() as u64);
+        assert_eq!(jitter(&t, 0, 1), t);
+    }
 
     #[test]
     fn the_same_seed_gives_the_same_trace_and_another_seed_another() {
