@@ -4,8 +4,9 @@
 //! dropped on the owner thread: synchronise the context, trim the default memory pool,
 //! then read free memory (and so surface any error the drop deferred).
 //!
-//! Written against candle 0.11.1 / cudarc 0.19 by reading their sources; CI has no
-//! GPU and no nvcc and never builds this file.
+//! Written against candle 0.11.1 / cudarc 0.19 by reading their sources. CI has no
+//! GPU and never builds this file; it type-checks against CUDA 13.4 (docs/worker.md,
+//! "Checking the CUDA build") and has never run on a GPU.
 
 use candle_core::Device;
 use candle_core::cuda_backend::cudarc::driver::{CudaContext, sys};
