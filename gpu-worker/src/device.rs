@@ -181,8 +181,8 @@ impl PinGuard {
         &self.key
     }
 
-    fn take_place(&self) -> Option<oneshot::Sender<Job>> {
-        self.place.lock().unwrap_or_else(|p| p.into_inner()).take()
+    fn place(&self) -> MutexGuard<'_, Option<oneshot::Sender<Job>>> {
+        self.place.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -350,7 +350,7 @@ impl DeviceHandle {
                     shared.metrics.misses.with_label_values(&[&shared.name, key]).inc();
                     return match task.await {
                         Ok(result) => result.map_err(E::from).map(|(guard, report)| {
-                            *guard.place.lock().unwrap_or_else(|p| p.into_inner()) = place;
+                            *guard.place() = place;
                             (guard, report)
                         }),
                         Err(e) => Err(E::from(DeviceError::Backend(BackendError::Internal(e.to_string())))),
@@ -488,7 +488,8 @@ impl DeviceHandle {
     pub async fn infer(&self, guard: &PinGuard, input: InferInput) -> Result<(InferOutput, f64), DeviceError> {
         let (reply, rx) = oneshot::channel();
         let job = Job::Infer { key: guard.key.clone(), input, reply };
-        match guard.take_place() {
+        let place = guard.place().take();
+        match place {
             Some(place) => place.send(job).map_err(|_| DeviceError::Gone(self.shared.name.clone()))?,
             None => self.shared.send(job)?,
         }
