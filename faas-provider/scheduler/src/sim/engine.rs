@@ -3,8 +3,11 @@
 //!
 //! The simulated GPUs take the scheduler's cache view as the truth (they are the
 //! workers that view mirrors): a dispatch marked a miss costs the model's load time
-//! (setup + bytes / bandwidth) before its inference. Ties in time go to completions
-//! first, then to the lowest GPU index, so a run is a pure function of its inputs.
+//! (setup + bytes / bandwidth) before its inference. The scheduler learns that a GPU
+//! finished a request `view_lag_us` after the GPU did (a live provider hears of it when
+//! the worker's answer arrives); the GPU itself goes straight on with its next request.
+//! Ties in time go to completions first, then to the scheduler hearing of them, then
+//! to arrivals, each by the lowest GPU index, so a run is a pure function of its inputs.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -28,6 +31,10 @@ pub struct Hardware {
     /// Fixed time every request spends outside the queue and the device, added to its
     /// latency.
     pub request_overhead_us: Micros,
+    /// Time from a GPU finishing a request to the scheduler learning of it, during
+    /// which the scheduler still counts the request on that GPU. Part of the request
+    /// overhead above, so it adds nothing to latency by itself.
+    pub view_lag_us: Micros,
 }
 
 /// What one run measured, over the requests after the warm-up.
@@ -85,6 +92,8 @@ pub fn run(
     let gpus = (hw.nodes * hw.gpus_per_node) as usize;
     let mut sim: Vec<SimGpu> = (0..gpus).map(|_| SimGpu::default()).collect();
     let mut done: BinaryHeap<Reverse<(Micros, u32)>> = BinaryHeap::new();
+    // Completions the scheduler has yet to hear of: (when it hears, GPU, request).
+    let mut heard: BinaryHeap<Reverse<(Micros, u32, u64)>> = BinaryHeap::new();
     let mut finish: Vec<Micros> = vec![0; trace.len()];
     let mut missed: Vec<bool> = vec![false; trace.len()];
     let mut service: Vec<Micros> = vec![0; trace.len()];
@@ -109,14 +118,15 @@ pub fn run(
     loop {
         let arrival = trace.get(next).map(|a| a.at);
         let completion = done.peek().map(|Reverse((t, _))| *t);
-        let completion_first = match (arrival, completion) {
-            (_, None) => false,
-            (None, Some(_)) => true,
-            (Some(ta), Some(tc)) => tc <= ta,
-        };
-        match arrival {
-            _ if completion_first => {
-                let Some(Reverse((now, g))) = done.pop() else {
+        let news = heard.peek().map(|Reverse((t, _, _))| *t);
+        let first = [completion, news, arrival]
+            .into_iter()
+            .enumerate()
+            .filter_map(|(kind, t)| Some((t?, kind)))
+            .min();
+        match first {
+            Some((now, 0)) => {
+                let Some(Reverse((_, g))) = done.pop() else {
                     break;
                 };
                 let Some((id, _)) = sim[g as usize].fifo.pop_front() else {
@@ -126,10 +136,21 @@ pub fn run(
                 if let Some(&(_, svc)) = sim[g as usize].fifo.front() {
                     done.push(Reverse((now + svc, g)));
                 }
-                let ds = sched.complete(GpuId(g), id, Outcome::Done, now);
+                if hw.view_lag_us == 0 {
+                    let ds = sched.complete(GpuId(g), id, Outcome::Done, now);
+                    start(ds, now, &mut sim, &mut done);
+                } else {
+                    heard.push(Reverse((now + hw.view_lag_us, g, id.0)));
+                }
+            }
+            Some((now, 1)) => {
+                let Some(Reverse((_, g, id))) = heard.pop() else {
+                    break;
+                };
+                let ds = sched.complete(GpuId(g), RequestId(id), Outcome::Done, now);
                 start(ds, now, &mut sim, &mut done);
             }
-            Some(now) => {
+            Some((now, _)) => {
                 let a = trace[next];
                 let m = &models[a.model.0 as usize];
                 let r = Request {
@@ -176,8 +197,13 @@ mod tests {
     use crate::types::ModelId;
 
     /// One GPU, one model (2 ms inference, 50 ms load), two requests 1 ms apart, run
-    /// under lalb with `overhead_us` of per-request overhead.
-    fn two_requests_on_one_gpu(overhead_us: Micros) -> RunStats {
+    /// under `policy` with `overhead_us` of per-request overhead of which `lag_us`
+    /// passes before the scheduler hears of a completion.
+    fn two_requests_on_one_gpu(
+        policy: PolicyKind,
+        overhead_us: Micros,
+        lag_us: Micros,
+    ) -> RunStats {
         let models = vec![SimModel {
             arch: "mlp",
             bytes: 10,
@@ -190,23 +216,18 @@ mod tests {
             gpu_memory_bytes: 100,
             reserve_bytes: 0,
             request_overhead_us: overhead_us,
+            view_lag_us: lag_us,
         };
         let trace = [0, 1_000].map(|at| Arrival {
             at,
             model: ModelId(0),
         });
-        run(
-            &SchedulerConfig::new(PolicyKind::Lalb),
-            &hw,
-            &models,
-            &trace,
-            0,
-        )
+        run(&SchedulerConfig::new(policy), &hw, &models, &trace, 0)
     }
 
     #[test]
     fn a_miss_costs_its_load_and_a_request_behind_it_waits_for_the_gpu() {
-        let stats = two_requests_on_one_gpu(0);
+        let stats = two_requests_on_one_gpu(PolicyKind::Lalb, 0, 0);
         // The first loads (50 ms) and runs (2 ms); the second, a hit, starts at 52 ms.
         assert_eq!(stats.latencies_ms, [52.0, 53.0]);
         assert_eq!(stats.misses, 1);
@@ -215,10 +236,23 @@ mod tests {
 
     #[test]
     fn the_request_overhead_adds_to_latency_but_never_holds_the_gpu() {
-        let stats = two_requests_on_one_gpu(700);
+        let stats = two_requests_on_one_gpu(PolicyKind::Lalb, 700, 0);
         // As without overhead (52 and 53 ms), each 0.7 ms later; the second request
         // still starts when the first one's 52 ms of device work end.
         assert_eq!(stats.latencies_ms, [52.7, 53.7]);
         assert!((stats.gpu_busy - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_view_lag_holds_the_gpu_in_the_schedulers_view_but_not_on_the_device() {
+        // lb sends both requests at once: the GPU runs them back to back whatever the
+        // scheduler hears, so the lag changes nothing.
+        let lb = two_requests_on_one_gpu(PolicyKind::Lb, 700, 500);
+        assert_eq!(lb.latencies_ms, [52.7, 53.7]);
+        // lalb keeps the second request queued while the GPU is busy in its view, and
+        // hears of the first one's end 0.5 ms late: the second starts at 52.5 ms.
+        let lalb = two_requests_on_one_gpu(PolicyKind::Lalb, 700, 500);
+        assert_eq!(lalb.latencies_ms, [52.7, 54.2]);
+        assert_eq!(lalb.misses, 1);
     }
 }

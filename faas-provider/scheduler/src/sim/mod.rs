@@ -77,6 +77,10 @@ pub struct SimArgs {
     /// Fixed time of every request outside the queue and the GPU, ms (default 0).
     #[arg(long)]
     pub request_overhead_ms: Option<f64>,
+    /// Of that overhead, the time from a GPU finishing a request to the scheduler
+    /// hearing of it, ms (default 0).
+    #[arg(long)]
+    pub view_lag_ms: Option<f64>,
     /// A JSON scenario file with the same settings (flags override it).
     #[arg(long)]
     pub scenario: Option<std::path::PathBuf>,
@@ -157,6 +161,7 @@ pub fn scenario(args: &SimArgs) -> io::Result<Scenario> {
     s.load_wss = a.load_wss.unwrap_or(s.load_wss);
     s.rate_per_s = a.rate.or(s.rate_per_s);
     s.request_overhead_ms = a.request_overhead_ms.unwrap_or(s.request_overhead_ms);
+    s.view_lag_ms = a.view_lag_ms.unwrap_or(s.view_lag_ms);
     let k = &mut s.knobs;
     k.lb_mode = a.lb_mode.unwrap_or(k.lb_mode);
     k.busy_threshold = a.busy_threshold.unwrap_or(k.busy_threshold);
@@ -240,6 +245,7 @@ fn hardware(s: &Scenario) -> Hardware {
         gpu_memory_bytes: s.gpu_memory_bytes,
         reserve_bytes: s.reserve_bytes,
         request_overhead_us: (s.request_overhead_ms * 1e3).round() as Micros,
+        view_lag_us: (s.view_lag_ms * 1e3).round() as Micros,
     }
 }
 

@@ -50,6 +50,11 @@ pub struct Scenario {
     /// HTTP hops and dispatch), ms, added to its latency. 0 in the paper's experiment;
     /// `loadgen paper` measures the live system's and sets it.
     pub request_overhead_ms: f64,
+    /// Of that overhead, the time from a GPU finishing a request to the scheduler
+    /// hearing of it (the worker's answer on its way back to a live provider), ms. The
+    /// scheduler counts the request on its GPU until then. 0 in the paper's experiment;
+    /// `loadgen paper` measures it.
+    pub view_lag_ms: f64,
     /// Policy knobs.
     pub knobs: PolicyConfig,
 }
@@ -75,6 +80,7 @@ impl Default for Scenario {
             load_wss: 35,
             rate_per_s: None,
             request_overhead_ms: 0.0,
+            view_lag_ms: 0.0,
             knobs: PolicyConfig::default(),
         }
     }
@@ -114,6 +120,10 @@ impl Scenario {
             (
                 !non_negative(self.request_overhead_ms),
                 "request_overhead_ms: zero or more",
+            ),
+            (
+                !(non_negative(self.view_lag_ms) && self.view_lag_ms <= self.request_overhead_ms),
+                "view_lag_ms: zero or more, at most request_overhead_ms",
             ),
             (self.knobs.busy_threshold == 0, "busy_threshold: at least 1"),
             (self.knobs.o3_window == Some(0), "o3_window: at least 1"),
