@@ -37,6 +37,12 @@ impl Band {
         Band { means, misses }
     }
 
+    /// The replays' average mean latency (ms) and miss ratio.
+    pub fn averages(&self) -> (f64, f64) {
+        let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        (avg(&self.means), avg(&self.misses))
+    }
+
     /// `min–max (average)` of one measure, and whether `live` lies within min..=max.
     pub fn describe(values: &[f64], live: f64, digits: usize) -> (String, bool) {
         let lo = values.iter().copied().fold(f64::INFINITY, f64::min);

@@ -9,6 +9,7 @@
 //!                  [--jitter-runs 20] [--jitter-ms 1]
 //! loadgen overhead [--rate 1000] [--seconds 10] [--connections 64]
 //! loadgen drift    [--policy locus] [--requests 600] [--concurrency 8]
+//! loadgen pool     FILE...   (records of `paper --record FILE`, pooled per policy)
 //! ```
 //!
 //! Time scaling: every emulated device delay is multiplied by `--time-scale` (k) and
@@ -30,6 +31,7 @@ use clap::{Parser, Subcommand};
 mod band;
 mod drift;
 mod overhead;
+mod pool;
 use e2e::{Spawned, deploy};
 use locus_scheduler::PolicyKind;
 use locus_scheduler::sim::engine::RunStats;
@@ -58,6 +60,8 @@ enum Mode {
     Overhead(OverheadArgs),
     /// Cache-view drift under concurrent callers.
     Drift(DriftArgs),
+    /// Pool the records of several `paper --record` runs per policy.
+    Pool(pool::PoolArgs),
 }
 
 #[derive(clap::Args)]
@@ -98,6 +102,9 @@ struct PaperArgs {
     /// Largest move of an arrival in those replays, ms of simulated time.
     #[arg(long, default_value_t = 1.0)]
     jitter_ms: f64,
+    /// Append one JSON line per policy to this file, for `loadgen pool`.
+    #[arg(long)]
+    record: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -151,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Paper(args) => paper(args).await,
         Mode::Overhead(args) => overhead::overhead(args).await,
         Mode::Drift(args) => drift::drift(args).await,
+        Mode::Pool(args) => pool::run(args),
     }
 }
 
@@ -193,12 +201,19 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
     let paper_model = s.clone();
     if args.probe > 0 {
         let real_rate = rate / args.time_scale;
-        let real_ms = probe_overhead(&args, &s, args.probe, real_rate, nodes, per_node).await?;
-        s.request_overhead_ms = real_ms / args.time_scale;
+        let probe = probe_overhead(&args, &s, args.probe, real_rate, nodes, per_node).await?;
+        s.request_overhead_ms = probe.overhead_ms / args.time_scale;
+        s.view_lag_ms = (probe.overhead_ms - probe.hop_ms).max(0.0) / args.time_scale;
         println!(
-            "# overhead probe: {real_ms:.3} ms real per request outside queue and device \
+            "# overhead probe: {:.3} ms real per request outside queue and device \
              (mean of {}), {:.2} ms at time scale {}: the simulator adds it to every latency",
-            args.probe, s.request_overhead_ms, args.time_scale
+            probe.overhead_ms, args.probe, s.request_overhead_ms, args.time_scale
+        );
+        println!(
+            "# of which {:.3} ms is the caller's own round trip to the provider (GET /healthz, \
+             mean of {}); the rest, {:.2} ms, passes while the provider counts the request on \
+             its GPU: the simulator's scheduler hears of each completion that much later",
+            probe.hop_ms, args.probe, s.view_lag_ms
         );
     }
     let (mut sim_rows, mut live_rows) = (Vec::new(), Vec::new());
@@ -210,6 +225,7 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
         let paper_mean =
             sim::simulate(&paper_model, popularity, policy, args.wss, args.seed, rate).mean_ms();
         let live = live_run(&args, &s, &models, &arrivals, policy, nodes, per_node).await?;
+        let mut band_avg = None;
         if args.jitter_runs > 0 {
             let jitter_us = (args.jitter_ms * 1e3).round() as locus_scheduler::Micros;
             let b = band::Band::of(&s, policy, args.wss, &arrivals, args.jitter_runs, jitter_us);
@@ -222,6 +238,25 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
                 if mean_in { "" } else { "not " },
                 if miss_in { "" } else { "not " },
             );
+            band_avg = Some(b.averages());
+        }
+        if let Some(path) = &args.record {
+            let misses = |r: &Summary| (r.miss_ratio * r.requests as f64).round() as usize;
+            pool::Record {
+                wss: args.wss,
+                seed: args.seed,
+                policy: policy.name().to_string(),
+                requests: live.requests,
+                overhead_ms: s.request_overhead_ms,
+                view_lag_ms: s.view_lag_ms,
+                sim_mean_ms: simulated.mean_ms,
+                sim_misses: misses(&simulated),
+                band_mean_ms: band_avg.map(|b| b.0),
+                band_miss_ratio: band_avg.map(|b| b.1),
+                live_mean_ms: live.mean_ms,
+                live_misses: misses(&live),
+            }
+            .append(path)?;
         }
         if policy == PolicyKind::Lb {
             sim_lb = Some(simulated.clone());
@@ -422,12 +457,21 @@ fn start_up(
     Ok((dir, provider, client))
 }
 
+/// What the probe measured, real milliseconds.
+struct Probe {
+    /// Mean latency minus the device time the worker reports.
+    overhead_ms: f64,
+    /// Mean round trip of a request the provider answers at once (`GET /healthz`).
+    hop_ms: f64,
+}
+
 /// The live system's own time per request outside the central queue and the device:
 /// the mean, over `n` requests sent one at a time to one resident model, of the latency
-/// minus the device time the worker reports. Real milliseconds. The requests are spaced
-/// like the trace's arrivals (exponential gaps at `rate_per_s`, real time), so the
-/// probe pays what a trace request pays for waking idle threads, which back-to-back
-/// requests would not.
+/// minus the device time the worker reports; and the caller's own share of it, the mean
+/// round trip of `n` requests to `/healthz`, which the provider answers at once. The
+/// requests are spaced like the trace's arrivals (exponential gaps at `rate_per_s`, real
+/// time), so the probe pays what a trace request pays for waking idle threads, which
+/// back-to-back requests would not.
 async fn probe_overhead(
     args: &PaperArgs,
     s: &sim::scenario::Scenario,
@@ -435,7 +479,7 @@ async fn probe_overhead(
     rate_per_s: f64,
     nodes: u32,
     per_node: u32,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Probe> {
     let (_dir, provider, client) = start_up(args, s, PolicyKind::Locus, nodes, per_node)?;
     let base = provider.url();
     let arch = "mlp";
@@ -446,13 +490,16 @@ async fn probe_overhead(
     deploy(&client, &base, &body)
         .await
         .context("deploying the probe")?;
-    let url = format!("{base}/function/probe");
-    let mut extra = Vec::with_capacity(n);
+    let (url, health) = (format!("{base}/function/probe"), format!("{base}/healthz"));
+    let (mut extra, mut hops) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut gaps = ChaCha8Rng::seed_from_u64(args.seed);
-    for i in 0..=n {
+    let mut pause = || {
         // Exponential inter-arrival time, capped so a slow rate cannot stall the probe.
         let gap_s = -(1.0 - gaps.r#gen::<f64>()).ln() / rate_per_s;
-        tokio::time::sleep(Duration::from_secs_f64(gap_s.min(1.0))).await;
+        tokio::time::sleep(Duration::from_secs_f64(gap_s.min(1.0)))
+    };
+    for i in 0..=n {
+        pause().await;
         let sent = Instant::now();
         let response = client.post(&url).body("x").send().await?;
         anyhow::ensure!(
@@ -465,9 +512,23 @@ async fn probe_overhead(
         // The first request loads the model: not counted.
         if i > 0 {
             extra.push(sent.elapsed().as_secs_f64() * 1e3 - device_ms);
+            pause().await;
+            let sent = Instant::now();
+            let response = client.get(&health).send().await?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "probe /healthz: {}",
+                response.status()
+            );
+            let _ = response.bytes().await?;
+            hops.push(sent.elapsed().as_secs_f64() * 1e3);
         }
     }
-    Ok(extra.iter().sum::<f64>() / extra.len().max(1) as f64)
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    Ok(Probe {
+        overhead_ms: mean(&extra),
+        hop_ms: mean(&hops),
+    })
 }
 
 /// Load plus inference time the worker reports for one request, ms.
