@@ -299,15 +299,7 @@ async fn paper(args: PaperArgs) -> anyhow::Result<()> {
     println!("\n## live (latencies divided by the time scale)");
     report::write_table(&live_rows, &mut std::io::stdout())?;
     let order = |rows: &[report::Row]| {
-        let mut v: Vec<(String, f64)> = rows
-            .iter()
-            .map(|r| (r.policy.clone(), r.mean_latency_ms))
-            .collect();
-        v.sort_by(|a, b| a.1.total_cmp(&b.1));
-        v.into_iter()
-            .map(|(p, _)| p)
-            .collect::<Vec<_>>()
-            .join(" < ")
+        pool::ranking(rows.iter().map(|r| (r.policy.as_str(), r.mean_latency_ms)))
     };
     println!(
         "\n# ranking by mean latency: simulated {}; live {}",

@@ -188,24 +188,16 @@ pub fn write(pooled: &BTreeMap<(u32, String), Pooled>, out: &mut impl Write) -> 
             pct(p.band_misses.and_then(|b| delta(p.live_misses as f64, b))),
         )?;
     }
-    let sizes: Vec<u32> = pooled
-        .keys()
-        .map(|(w, _)| *w)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let mut sizes: Vec<u32> = pooled.keys().map(|(w, _)| *w).collect();
+    sizes.dedup();
     for wss in sizes {
         let rank = |total: fn(&Pooled) -> f64| {
-            let mut v: Vec<(&str, f64)> = pooled
-                .iter()
-                .filter(|((w, _), _)| *w == wss)
-                .map(|((_, policy), p)| (policy.as_str(), p.mean(total(p))))
-                .collect();
-            v.sort_by(|a, b| a.1.total_cmp(&b.1));
-            v.into_iter()
-                .map(|(p, _)| p)
-                .collect::<Vec<_>>()
-                .join(" < ")
+            ranking(
+                pooled
+                    .iter()
+                    .filter(|((w, _), _)| *w == wss)
+                    .map(|((_, policy), p)| (policy.as_str(), p.mean(total(p)))),
+            )
         };
         writeln!(
             out,
@@ -215,6 +207,16 @@ pub fn write(pooled: &BTreeMap<(u32, String), Pooled>, out: &mut impl Write) -> 
         )?;
     }
     Ok(())
+}
+
+/// Policies by ascending mean latency, `a < b < c`.
+pub fn ranking<'a>(means: impl IntoIterator<Item = (&'a str, f64)>) -> String {
+    let mut v: Vec<(&str, f64)> = means.into_iter().collect();
+    v.sort_by(|a, b| a.1.total_cmp(&b.1));
+    v.into_iter()
+        .map(|(p, _)| p)
+        .collect::<Vec<_>>()
+        .join(" < ")
 }
 
 /// `loadgen pool`.
