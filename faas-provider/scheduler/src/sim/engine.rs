@@ -136,6 +136,8 @@ pub fn run(
                 if let Some(&(_, svc)) = sim[g as usize].fifo.front() {
                     done.push(Reverse((now + svc, g)));
                 }
+                // Without a lag the scheduler hears at once, inside this event, so a
+                // run without one keeps the event order it always had.
                 if hw.view_lag_us == 0 {
                     let ds = sched.complete(GpuId(g), id, Outcome::Done, now);
                     start(ds, now, &mut sim, &mut done);
