@@ -39,18 +39,22 @@ impl Band {
 
     /// The replays' average mean latency (ms) and miss ratio.
     pub fn averages(&self) -> (f64, f64) {
-        let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        (avg(&self.means), avg(&self.misses))
+        (mean(&self.means), mean(&self.misses))
     }
 
     /// `min–max (average)` of one measure, and whether `live` lies within min..=max.
     pub fn describe(values: &[f64], live: f64, digits: usize) -> (String, bool) {
         let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let avg = values.iter().sum::<f64>() / values.len().max(1) as f64;
+        let avg = mean(values);
         (
             format!("{lo:.digits$}–{hi:.digits$} (avg {avg:.digits$})"),
             (lo..=hi).contains(&live),
         )
     }
+}
+
+/// The arithmetic mean of `v` (0 when empty).
+pub fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }

@@ -516,10 +516,9 @@ async fn probe_overhead(
             hops.push(sent.elapsed().as_secs_f64() * 1e3);
         }
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     Ok(Probe {
-        overhead_ms: mean(&extra),
-        hop_ms: mean(&hops),
+        overhead_ms: band::mean(&extra),
+        hop_ms: band::mean(&hops),
     })
 }
 
